@@ -1,0 +1,343 @@
+package nft
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+
+	"github.com/google/nftables"
+	"github.com/google/nftables/expr"
+	"github.com/google/nftables/userdata"
+	"golang.org/x/sys/unix"
+
+	"github.com/seawall/seawall/internal/ruleset"
+)
+
+// ErrPermission is returned when the kernel refuses for lack of
+// CAP_NET_ADMIN.
+var ErrPermission = errors.New("permission denied by the kernel")
+
+// Conn talks to nftables in the network namespace the process runs in. It
+// only ever touches table inet seawall.
+type Conn struct {
+	c *nftables.Conn
+}
+
+// Open connects to nftables in the current network namespace, or in the
+// namespace whose file descriptor is netnsFD when that is not negative.
+func Open(netnsFD int) (*Conn, error) {
+	var opts []nftables.ConnOption
+	if netnsFD >= 0 {
+		opts = append(opts, nftables.WithNetNSFd(netnsFD))
+	}
+	c, err := nftables.New(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("could not open netlink socket: %w", classify(err))
+	}
+	return &Conn{c: c}, nil
+}
+
+func classify(err error) error {
+	if errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES) {
+		return fmt.Errorf("%w: %v", ErrPermission, err)
+	}
+	return err
+}
+
+func (c *Conn) table() *nftables.Table {
+	return &nftables.Table{Family: nftables.TableFamilyINet, Name: ruleset.TableName}
+}
+
+// Apply replaces table inet seawall with rs in one netlink transaction: the
+// table is created if missing, deleted, and created anew with every set,
+// element, chain and rule. Packets see either the old table or the new one.
+func (c *Conn) Apply(rs *ruleset.Ruleset) error {
+	t := c.table()
+	c.c.AddTable(t)
+	c.c.DelTable(t)
+	c.c.AddTable(t)
+	if err := c.addContent(t, rs); err != nil {
+		return err
+	}
+	if err := c.c.Flush(); err != nil {
+		return fmt.Errorf("could not apply table inet %s: %w", ruleset.TableName, classify(err))
+	}
+	return nil
+}
+
+// Delete removes table inet seawall if it exists, and nothing else.
+func (c *Conn) Delete() error {
+	t := c.table()
+	c.c.AddTable(t)
+	c.c.DelTable(t)
+	if err := c.c.Flush(); err != nil {
+		return fmt.Errorf("could not delete table inet %s: %w", ruleset.TableName, classify(err))
+	}
+	return nil
+}
+
+// Exists reports whether table inet seawall is present.
+func (c *Conn) Exists() (bool, error) {
+	ts, err := c.c.ListTablesOfFamily(nftables.TableFamilyINet)
+	if err != nil {
+		return false, fmt.Errorf("could not list tables: %w", classify(err))
+	}
+	for _, t := range ts {
+		if t.Name == ruleset.TableName {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// UpdateElements adds elements to a named set of the live table in one
+// transaction (used for dynamic data; the ruleset itself is untouched).
+func (c *Conn) UpdateElements(set *ruleset.Set, add []ruleset.Element) error {
+	s := &nftables.Set{Table: c.table(), Name: set.Name, KeyType: setKeyType(set.Key), Interval: set.Interval}
+	if err := c.c.SetAddElements(s, setElements(set, add)); err != nil {
+		return err
+	}
+	if err := c.c.Flush(); err != nil {
+		return fmt.Errorf("could not update set %s: %w", set.Name, classify(err))
+	}
+	return nil
+}
+
+func setKeyType(k ruleset.SetKey) nftables.SetDatatype {
+	switch k {
+	case ruleset.KeyIPv6Addr:
+		return nftables.TypeIP6Addr
+	case ruleset.KeyNFProto:
+		return nftables.TypeNFProto
+	}
+	return nftables.TypeIPAddr
+}
+
+func setElements(s *ruleset.Set, es []ruleset.Element) []nftables.SetElement {
+	if s.Key == ruleset.KeyNFProto {
+		out := make([]nftables.SetElement, 0, len(es))
+		for _, e := range es {
+			out = append(out, nftables.SetElement{Key: []byte{nfproto(e.Proto)}, Timeout: e.Timeout})
+		}
+		return out
+	}
+	if s.Interval {
+		return intervalElements(es)
+	}
+	out := make([]nftables.SetElement, 0, len(es))
+	for _, e := range es {
+		out = append(out, nftables.SetElement{Key: e.First.AsSlice(), Timeout: e.Timeout})
+	}
+	return out
+}
+
+var hooks = map[ruleset.Hook]*nftables.ChainHook{
+	ruleset.HookPrerouting:  nftables.ChainHookPrerouting,
+	ruleset.HookInput:       nftables.ChainHookInput,
+	ruleset.HookForward:     nftables.ChainHookForward,
+	ruleset.HookOutput:      nftables.ChainHookOutput,
+	ruleset.HookPostrouting: nftables.ChainHookPostrouting,
+}
+
+func (c *Conn) addContent(t *nftables.Table, rs *ruleset.Ruleset) error {
+	for _, s := range rs.Sets {
+		ns := &nftables.Set{
+			Table:      t,
+			Name:       s.Name,
+			KeyType:    setKeyType(s.Key),
+			Interval:   s.Interval,
+			Dynamic:    s.Dynamic,
+			HasTimeout: s.Timeout > 0 || hasElementTimeout(s),
+			Timeout:    s.Timeout,
+			Size:       s.Size,
+		}
+		if err := c.c.AddSet(ns, setElements(s, s.Elements)); err != nil {
+			return fmt.Errorf("could not add set %s: %w", s.Name, err)
+		}
+	}
+	chains := map[string]*nftables.Chain{}
+	for _, ch := range rs.Chains {
+		nc := &nftables.Chain{Name: ch.Name, Table: t}
+		if b := ch.Base; b != nil {
+			nc.Hooknum = hooks[b.Hook]
+			nc.Priority = nftables.ChainPriorityRef(nftables.ChainPriority(b.Priority))
+			nc.Type = nftables.ChainTypeFilter
+			if b.Type == ruleset.TypeNAT {
+				nc.Type = nftables.ChainTypeNAT
+			}
+			pol := nftables.ChainPolicyAccept
+			if b.Policy.Kind == ruleset.VerdictDrop {
+				pol = nftables.ChainPolicyDrop
+			}
+			nc.Policy = &pol
+		}
+		chains[ch.Name] = c.c.AddChain(nc)
+	}
+	for _, ch := range rs.Chains {
+		for _, r := range ch.Rules {
+			if err := c.addRule(t, chains[ch.Name], r); err != nil {
+				return fmt.Errorf("chain %s: rule %q: %w", ch.Name, RuleText(r), err)
+			}
+		}
+	}
+	return nil
+}
+
+func (c *Conn) addRule(t *nftables.Table, ch *nftables.Chain, r *ruleset.Rule) error {
+	b := &exprBuilder{table: t}
+	for _, m := range r.Match {
+		if err := b.match(m); err != nil {
+			return err
+		}
+	}
+	if err := b.statements(r); err != nil {
+		return err
+	}
+	// Anonymous sets go into the batch before the rule that uses them; the
+	// lookups waiting for a set name are filled in order.
+	next := 0
+	for _, e := range b.exprs {
+		l, ok := e.(*expr.Lookup)
+		if !ok || l.SetName != "" {
+			continue
+		}
+		a := b.anon[next]
+		next++
+		if err := c.c.AddSet(a.set, a.elems); err != nil {
+			return err
+		}
+		l.SetName, l.SetID = a.set.Name, a.set.ID
+	}
+	nr := &nftables.Rule{Table: t, Chain: ch, Exprs: b.exprs}
+	if r.Comment != "" {
+		nr.UserData = userdata.AppendString(nil, userdata.TypeComment, Sanitize(r.Comment))
+	}
+	c.c.AddRule(nr)
+	return nil
+}
+
+// RuleCounter is one live rule of table inet seawall with its counter.
+type RuleCounter struct {
+	Chain   string
+	Handle  uint64
+	Comment string
+	Packets uint64
+	Bytes   uint64
+	Counted bool // the rule has a counter statement
+}
+
+// Counters reads every rule of the live table with its counter and comment.
+func (c *Conn) Counters() ([]RuleCounter, error) {
+	t := c.table()
+	chains, err := c.c.ListChainsOfTableFamily(nftables.TableFamilyINet)
+	if err != nil {
+		return nil, fmt.Errorf("could not list chains: %w", classify(err))
+	}
+	var out []RuleCounter
+	for _, ch := range chains {
+		if ch.Table.Name != ruleset.TableName {
+			continue
+		}
+		rules, err := c.c.GetRules(t, ch)
+		if err != nil {
+			return nil, fmt.Errorf("could not list rules of chain %s: %w", ch.Name, classify(err))
+		}
+		for _, r := range rules {
+			rc := RuleCounter{Chain: ch.Name, Handle: r.Handle}
+			rc.Comment, _ = userdata.GetString(r.UserData, userdata.TypeComment)
+			for _, e := range r.Exprs {
+				if ctr, ok := e.(*expr.Counter); ok {
+					rc.Packets, rc.Bytes, rc.Counted = ctr.Packets, ctr.Bytes, true
+				}
+			}
+			out = append(out, rc)
+		}
+	}
+	return out, nil
+}
+
+// SetInfo describes a live set.
+type SetInfo struct {
+	Name     string
+	Elements int
+}
+
+// Sets lists the named sets of the live table with their element counts
+// (interval sets count ranges, not the end markers).
+func (c *Conn) Sets() ([]SetInfo, error) {
+	sets, err := c.c.GetSets(c.table())
+	if err != nil {
+		return nil, fmt.Errorf("could not list sets: %w", classify(err))
+	}
+	var out []SetInfo
+	for _, s := range sets {
+		if s.Anonymous {
+			continue
+		}
+		els, err := c.c.GetSetElements(s)
+		if err != nil {
+			return nil, fmt.Errorf("could not list elements of set %s: %w", s.Name, classify(err))
+		}
+		n := 0
+		for _, e := range els {
+			if !e.IntervalEnd {
+				n++
+			}
+		}
+		out = append(out, SetInfo{Name: s.Name, Elements: n})
+	}
+	return out, nil
+}
+
+// SetAddrs returns the elements of a live address set as ranges.
+func (c *Conn) SetAddrs(name string) ([]ruleset.Element, error) {
+	s, err := c.c.GetSetByName(c.table(), name)
+	if err != nil {
+		return nil, fmt.Errorf("could not find set %s: %w", name, classify(err))
+	}
+	els, err := c.c.GetSetElements(s)
+	if err != nil {
+		return nil, fmt.Errorf("could not list elements of set %s: %w", name, classify(err))
+	}
+	return decodeElements(s.Interval, els), nil
+}
+
+func decodeElements(interval bool, els []nftables.SetElement) []ruleset.Element {
+	type key struct {
+		a         netip.Addr
+		end, open bool
+	}
+	var keys []key
+	for _, e := range els {
+		if a, ok := netip.AddrFromSlice(e.Key); ok {
+			keys = append(keys, key{a, e.IntervalEnd, e.IntervalOpen})
+		}
+	}
+	slices.SortFunc(keys, func(x, y key) int { return x.a.Compare(y.a) })
+	var out []ruleset.Element
+	for i, k := range keys {
+		switch {
+		case k.end:
+		case !interval:
+			out = append(out, ruleset.Element{First: k.a, Last: k.a})
+		case k.open || i+1 == len(keys) || !keys[i+1].end:
+			out = append(out, ruleset.Element{First: k.a, Last: maxAddr(k.a)})
+		default:
+			out = append(out, ruleset.Element{First: k.a, Last: keys[i+1].a.Prev()})
+		}
+	}
+	return ruleset.MergeRanges(out)
+}
+
+func maxAddr(a netip.Addr) netip.Addr {
+	b := a.AsSlice()
+	for i := range b {
+		b[i] = 0xff
+	}
+	m, _ := netip.AddrFromSlice(b)
+	return m
+}
+
+// Close releases the netlink socket.
+func (c *Conn) Close() error { return c.c.CloseLasting() }

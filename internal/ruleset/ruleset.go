@@ -1,0 +1,270 @@
+// Package ruleset is seawall's backend-neutral intermediate representation:
+// the one table seawall owns, its chains, rules and sets, each rule carrying
+// the origin (policy file, line, column) it was compiled from.
+//
+// The IR is deliberately semantic ("source address in set office_v4", "TCP
+// destination port 22") rather than a list of netlink expressions. Each match
+// is rendered by the nft package twice — as nft text for plan and as netlink
+// expressions for apply — and evaluated by the explain package, so the three
+// views share one description.
+package ruleset
+
+import (
+	"fmt"
+	"net/netip"
+	"time"
+)
+
+// TableName is the nftables table seawall owns, in family inet (IPv4 and IPv6).
+const TableName = "seawall"
+
+// Family is an IP family; FamilyAny means both.
+type Family uint8
+
+// Families.
+const (
+	FamilyAny Family = iota
+	IPv4
+	IPv6
+)
+
+// String returns "ipv4", "ipv6" or "any".
+func (f Family) String() string {
+	switch f {
+	case IPv4:
+		return "ipv4"
+	case IPv6:
+		return "ipv6"
+	}
+	return "any"
+}
+
+// Families lists the two concrete families in the order rules are emitted.
+var Families = [...]Family{IPv4, IPv6}
+
+// Origin says which part of which policy file a kernel object came from.
+type Origin struct {
+	File string `json:"file,omitempty"`
+	Line int    `json:"line,omitempty"`
+	Col  int    `json:"col,omitempty"`
+	// What names the policy element: "host.input[2]", "host.policy.input",
+	// or "builtin:loopback" for rules every policy gets.
+	What string `json:"what"`
+}
+
+// String formats the origin as "file:line:col (what)" or just "what".
+func (o Origin) String() string {
+	if o.Line == 0 {
+		return o.What
+	}
+	return fmt.Sprintf("%s:%d:%d (%s)", o.File, o.Line, o.Col, o.What)
+}
+
+// Ruleset is the whole desired content of table inet seawall.
+type Ruleset struct {
+	Sets   []*Set   `json:"sets"`
+	Chains []*Chain `json:"chains"`
+}
+
+// Set returns the set with the given name, or nil.
+func (rs *Ruleset) Set(name string) *Set {
+	for _, s := range rs.Sets {
+		if s.Name == name {
+			return s
+		}
+	}
+	return nil
+}
+
+// Chain returns the chain with the given name, or nil.
+func (rs *Ruleset) Chain(name string) *Chain {
+	for _, c := range rs.Chains {
+		if c.Name == name {
+			return c
+		}
+	}
+	return nil
+}
+
+// RuleCount is the number of rules in all chains.
+func (rs *Ruleset) RuleCount() int {
+	n := 0
+	for _, c := range rs.Chains {
+		n += len(c.Rules)
+	}
+	return n
+}
+
+// SetKey is the type of a set's elements.
+type SetKey uint8
+
+// Set key types.
+const (
+	KeyIPv4Addr SetKey = iota + 1
+	KeyIPv6Addr
+	KeyNFProto // "ipv4" / "ipv6": used by the confirm window
+)
+
+// Family is the address family of an address-keyed set.
+func (k SetKey) Family() Family {
+	switch k {
+	case KeyIPv4Addr:
+		return IPv4
+	case KeyIPv6Addr:
+		return IPv6
+	}
+	return FamilyAny
+}
+
+// AddrKey returns the address key type of a family.
+func AddrKey(f Family) SetKey {
+	if f == IPv6 {
+		return KeyIPv6Addr
+	}
+	return KeyIPv4Addr
+}
+
+// Set is a named kernel set.
+type Set struct {
+	Name     string        `json:"name"`
+	Key      SetKey        `json:"key"`
+	Interval bool          `json:"interval,omitempty"` // elements are address ranges
+	Dynamic  bool          `json:"dynamic,omitempty"`  // updated from the packet path
+	Timeout  time.Duration `json:"timeout,omitempty"`  // default element timeout; enables "flags timeout"
+	Size     uint32        `json:"size,omitempty"`     // maximum element count (dynamic sets)
+	Elements []Element     `json:"elements,omitempty"`
+	Origin   Origin        `json:"origin"`
+}
+
+// Element is one set element: an address range for address sets (First ==
+// Last for a single address) or a family for nf_proto sets.
+type Element struct {
+	First   netip.Addr    `json:"first,omitzero"`
+	Last    netip.Addr    `json:"last,omitzero"`
+	Proto   Family        `json:"proto,omitempty"`
+	Timeout time.Duration `json:"timeout,omitempty"`
+}
+
+// ChainType is the type of a base chain.
+type ChainType uint8
+
+// Chain types.
+const (
+	TypeFilter ChainType = iota
+	TypeNAT
+)
+
+// Hook is a netfilter hook point.
+type Hook uint8
+
+// Hooks.
+const (
+	HookPrerouting Hook = iota
+	HookInput
+	HookForward
+	HookOutput
+	HookPostrouting
+)
+
+// String returns the nft name of the hook.
+func (h Hook) String() string {
+	return [...]string{"prerouting", "input", "forward", "output", "postrouting"}[h]
+}
+
+// Base makes a chain a base chain attached to a hook.
+type Base struct {
+	Type     ChainType `json:"type"`
+	Hook     Hook      `json:"hook"`
+	Priority int       `json:"priority"`
+	Policy   Verdict   `json:"policy"` // VerdictAccept or VerdictDrop
+}
+
+// Chain is a chain; a nil Base makes it a regular chain reached by jump.
+type Chain struct {
+	Name  string  `json:"name"`
+	Base  *Base   `json:"base,omitempty"`
+	Rules []*Rule `json:"rules"`
+}
+
+// Rule is one kernel rule: matches, then statements in a fixed order
+// (meter, counter, limit, log), then the verdict.
+type Rule struct {
+	Match   []Match `json:"-"`
+	Meter   *Meter  `json:"meter,omitempty"`
+	Counter bool    `json:"counter,omitempty"`
+	Limit   *Limit  `json:"limit,omitempty"`
+	Log     *Log    `json:"log,omitempty"`
+	Verdict Verdict `json:"verdict"`
+	// Comment is stored in the kernel rule (at most CommentMax bytes) so that
+	// a listed rule points back at its policy line.
+	Comment string `json:"comment,omitempty"`
+	Origin  Origin `json:"origin"`
+}
+
+// CommentMax is the longest rule comment nftables accepts.
+const CommentMax = 127
+
+// Meter updates a dynamic set keyed by the packet's source address with a
+// per-element limit; the rule matches when that element is over its limit.
+type Meter struct {
+	Set    string `json:"set"`
+	Family Family `json:"family"`
+	Limit  Limit  `json:"limit"`
+}
+
+// Limit is a packet rate limit: Rate packets per Unit, bucket of Burst
+// packets. Over inverts it: match only when over the rate.
+type Limit struct {
+	Rate  uint64        `json:"rate"`
+	Unit  time.Duration `json:"unit"` // time.Second, time.Minute, time.Hour, 24h or 168h
+	Burst uint32        `json:"burst"`
+	Over  bool          `json:"over,omitempty"`
+}
+
+// Log writes a kernel log line (syslog level info) with a prefix.
+type Log struct {
+	Prefix string `json:"prefix"`
+}
+
+// LogPrefixMax is the longest log prefix the kernel keeps.
+const LogPrefixMax = 127
+
+// VerdictKind says what a rule does with a packet it matches.
+type VerdictKind uint8
+
+// Verdict kinds.
+const (
+	VerdictNone   VerdictKind = iota // continue with the next rule
+	VerdictAccept                    // accept (not final across base chains)
+	VerdictDrop                      // drop (final)
+	VerdictReject                    // reject, see RejectKind
+	VerdictJump                      // jump to Chain
+	VerdictDNAT                      // destination NAT to To
+)
+
+// RejectKind is how a rejected packet is answered.
+type RejectKind uint8
+
+// Reject kinds.
+const (
+	RejectTCPReset        RejectKind = iota // TCP reset
+	RejectPortUnreach                       // ICMP / ICMPv6 port unreachable (icmpx)
+	RejectAdminProhibited                   // ICMP / ICMPv6 administratively prohibited (icmpx)
+)
+
+// Verdict is a rule's verdict or a base chain's policy.
+type Verdict struct {
+	Kind   VerdictKind    `json:"kind"`
+	Reject RejectKind     `json:"reject,omitempty"`
+	Chain  string         `json:"chain,omitempty"`
+	To     netip.AddrPort `json:"to,omitzero"`
+}
+
+// Common verdicts.
+var (
+	Accept = Verdict{Kind: VerdictAccept}
+	Drop   = Verdict{Kind: VerdictDrop}
+)
+
+// Jump returns a jump verdict.
+func Jump(chain string) Verdict { return Verdict{Kind: VerdictJump, Chain: chain} }
