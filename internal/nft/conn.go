@@ -341,3 +341,24 @@ func maxAddr(a netip.Addr) netip.Addr {
 
 // Close releases the netlink socket.
 func (c *Conn) Close() error { return c.c.CloseLasting() }
+
+// ReplaceElements sets the contents of named sets of the live table in one
+// transaction (flush each set, add its new elements): dynamic data changes
+// without touching the ruleset.
+func (c *Conn) ReplaceElements(sets []*ruleset.Set) error {
+	t := c.table()
+	for _, set := range sets {
+		s := &nftables.Set{Table: t, Name: set.Name, KeyType: setKeyType(set.Key), Interval: set.Interval}
+		c.c.FlushSet(s)
+		if len(set.Elements) == 0 {
+			continue
+		}
+		if err := c.c.SetAddElements(s, setElements(set, set.Elements)); err != nil {
+			return fmt.Errorf("could not update set %s: %w", set.Name, err)
+		}
+	}
+	if err := c.c.Flush(); err != nil {
+		return fmt.Errorf("could not update sets: %w", classify(err))
+	}
+	return nil
+}

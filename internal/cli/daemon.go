@@ -1,0 +1,52 @@
+package cli
+
+import (
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/seawall/seawall/internal/daemon"
+	"github.com/seawall/seawall/internal/nft"
+	"github.com/seawall/seawall/internal/state"
+)
+
+func (a *app) daemonCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "daemon",
+		Short: "Keep the policy applied: reapply on change, restore a removed table",
+		Long: `daemon applies the policy, then keeps it in force: it reapplies when the
+policy file or a set file changes (only if the policy is valid; set-only
+changes are element updates), restores table inet seawall within a
+fraction of a second when someone removes it, and settles confirm windows
+that expire. SIGHUP reloads at once; SIGTERM stops it and leaves the rules.`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			dir, err := state.Open(a.stateDir)
+			if err != nil {
+				return err
+			}
+			conn, err := nft.Open(-1)
+			if err != nil {
+				return err
+			}
+			defer conn.Close()
+			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
+			defer stop()
+			hup := make(chan os.Signal, 1)
+			signal.Notify(hup, syscall.SIGHUP)
+			defer signal.Stop(hup)
+			d := daemon.New(daemon.Config{
+				Path:   a.config,
+				Load:   a.loadPolicy,
+				Kernel: conn,
+				State:  dir,
+				Log:    slog.New(slog.NewTextHandler(a.errOut, nil)),
+				Reload: hup,
+			})
+			return d.Run(ctx)
+		},
+	}
+}

@@ -1,0 +1,121 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"time"
+
+	"github.com/seawall/seawall/internal/compile"
+	"github.com/seawall/seawall/internal/nft"
+	"github.com/seawall/seawall/internal/policy"
+	"github.com/seawall/seawall/internal/ruleset"
+	"github.com/seawall/seawall/internal/state"
+)
+
+// loadPolicy reads the policy file. When the file is missing and no path
+// was given explicitly, the embedded default policy is used and a note says
+// so; a missing file that was named explicitly is an error.
+func (a *app) loadPolicy() (*policy.Policy, error) {
+	_, statErr := os.Stat(a.config)
+	if errors.Is(statErr, fs.ErrNotExist) && !a.configGiven {
+		fmt.Fprintf(a.errOut, "seawall: no policy at %s: using the built-in default (input: drop except ssh, ICMP and replies; output: accept)\n", a.config)
+		return policy.Default(), nil
+	}
+	p, err := policy.Load(a.config)
+	if err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// desired loads and compiles the policy.
+func (a *app) desired() (*policy.Policy, *ruleset.Ruleset, error) {
+	p, err := a.loadPolicy()
+	if err != nil {
+		return nil, nil, err
+	}
+	rs, err := compile.Compile(p)
+	if err != nil {
+		return nil, nil, fmt.Errorf("could not compile policy: %w", err)
+	}
+	return p, rs, nil
+}
+
+// session is what commands that change the kernel hold: the locked state
+// directory and a netlink connection.
+type session struct {
+	dir    *state.Dir
+	conn   *nft.Conn
+	unlock func()
+}
+
+func (a *app) openSession() (*session, error) {
+	dir, err := state.Open(a.stateDir)
+	if err != nil {
+		return nil, err
+	}
+	unlock, err := dir.Lock()
+	if err != nil {
+		return nil, err
+	}
+	conn, err := nft.Open(-1)
+	if err != nil {
+		unlock()
+		return nil, err
+	}
+	return &session{dir: dir, conn: conn, unlock: unlock}, nil
+}
+
+func (s *session) close() {
+	s.conn.Close()
+	s.unlock()
+}
+
+// install replaces the table with rs, or removes it when rs is nil.
+func (s *session) install(rs *ruleset.Ruleset) error {
+	if rs == nil {
+		return s.conn.Delete()
+	}
+	return s.conn.Apply(rs)
+}
+
+// settleTrial handles a confirm window whose deadline has passed: the
+// kernel already switched to the previous ruleset; make the table hold only
+// that, and forget the window. It returns the expired window, if any.
+func (s *session) settleTrial(now time.Time) (*state.Trial, error) {
+	t, err := s.dir.Trial()
+	if err != nil || t == nil || now.Before(t.Deadline) {
+		return nil, err
+	}
+	var prev *ruleset.Ruleset
+	if t.Prev != nil {
+		prev = t.Prev.Ruleset
+	}
+	if err := s.install(prev); err != nil {
+		return nil, err
+	}
+	return t, s.dir.ClearTrial()
+}
+
+// liveRuleset is the ruleset the kernel should hold according to the state
+// directory: the applied one, or during a confirm window the composed one.
+func liveRuleset(dir *state.Dir) (*ruleset.Ruleset, *state.Applied, *state.Trial, error) {
+	t, err := dir.Trial()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if t != nil {
+		var prev *ruleset.Ruleset
+		if t.Prev != nil {
+			prev = t.Prev.Ruleset
+		}
+		return compile.ConfirmWindow(prev, t.Next.Ruleset, 0), t.Next, t, nil
+	}
+	a, err := dir.Applied()
+	if err != nil || a == nil {
+		return nil, nil, nil, err
+	}
+	return a.Ruleset, a, nil, nil
+}

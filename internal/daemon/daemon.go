@@ -1,0 +1,316 @@
+// Package daemon is seawall's long-running reconcile loop. It keeps the
+// kernel in step with two inputs: the policy file (and the set files it
+// names), and the state directory's record of what was last applied.
+//
+//   - At start and whenever the policy or a set file changes, it loads and
+//     compiles the policy; an invalid policy is reported and the kernel is
+//     left as it is. A change that only alters set contents is sent as
+//     element updates; anything else replaces the table in one transaction.
+//   - Several times a second it checks that table inet seawall exists, and
+//     re-installs the recorded state if someone removed it (nft flush
+//     ruleset, an nftables.service restart).
+//   - It never overrides an open confirm window; when one expires
+//     unconfirmed it settles the table on the previous ruleset.
+//
+// Later stages add more inputs (Docker's containers, jails' bans) as further
+// sources of dynamic set contents, feeding the same loop.
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"slices"
+	"syscall"
+	"time"
+
+	"github.com/seawall/seawall/internal/compile"
+	"github.com/seawall/seawall/internal/policy"
+	"github.com/seawall/seawall/internal/ruleset"
+	"github.com/seawall/seawall/internal/state"
+)
+
+// Kernel is what the daemon needs of the nftables backend.
+type Kernel interface {
+	Apply(*ruleset.Ruleset) error
+	Delete() error
+	Exists() (bool, error)
+	ReplaceElements([]*ruleset.Set) error
+}
+
+// Config wires a daemon.
+type Config struct {
+	Path   string                         // the policy file
+	Load   func() (*policy.Policy, error) // reads the policy file and its set files
+	Kernel Kernel
+	State  *state.Dir
+	Log    *slog.Logger
+	Poll   time.Duration // how often files are checked (default 1s)
+	Watch  time.Duration // how often the table's presence is checked (default 200ms)
+	Reload <-chan os.Signal
+	Clock  func() time.Time
+}
+
+// Daemon runs the loop.
+type Daemon struct {
+	cfg   Config
+	files map[string]fileStamp
+	pol   *policy.Policy
+}
+
+type fileStamp struct {
+	mod  time.Time
+	size int64
+	ino  uint64
+}
+
+// New checks the configuration and returns a daemon.
+func New(cfg Config) *Daemon {
+	if cfg.Poll == 0 {
+		cfg.Poll = time.Second
+	}
+	if cfg.Watch == 0 {
+		cfg.Watch = 200 * time.Millisecond
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = time.Now
+	}
+	return &Daemon{cfg: cfg}
+}
+
+// Run reconciles until ctx ends. It returns an error only when it cannot
+// reach the kernel at start; a bad policy is reported and waited out.
+func (d *Daemon) Run(ctx context.Context) error {
+	if _, err := d.cfg.Kernel.Exists(); err != nil {
+		return err
+	}
+	d.logErr("load", d.reload())
+	poll := time.NewTicker(d.cfg.Poll)
+	defer poll.Stop()
+	watch := time.NewTicker(d.cfg.Watch)
+	defer watch.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			d.cfg.Log.Info("stopping; the rules stay in the kernel")
+			return nil
+		case <-d.cfg.Reload:
+			d.logErr("reload", d.reload())
+		case <-poll.C:
+			if d.changed() {
+				d.logErr("reload", d.reload())
+			}
+			d.logErr("confirm window", d.settleWindow())
+		case <-watch.C:
+			d.logErr("restore", d.restore())
+		}
+	}
+}
+
+func (d *Daemon) logErr(what string, err error) {
+	if err != nil {
+		d.cfg.Log.Error(what+" failed", "err", err)
+	}
+}
+
+// changed reports whether the policy file or a set file changed since the
+// last load.
+func (d *Daemon) changed() bool {
+	for path, old := range d.files {
+		if stamp(path) != old {
+			return true
+		}
+	}
+	return false
+}
+
+func stamp(path string) fileStamp {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return fileStamp{}
+	}
+	s := fileStamp{mod: fi.ModTime(), size: fi.Size()}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		s.ino = st.Ino
+	}
+	return s
+}
+
+// remember records the stamps of the policy file and the set files it
+// names, so that a change to any of them triggers a reload.
+func (d *Daemon) remember(p *policy.Policy) {
+	d.files = map[string]fileStamp{d.cfg.Path: stamp(d.cfg.Path)}
+	if p == nil {
+		return
+	}
+	for _, s := range p.Sets {
+		for _, f := range s.Files {
+			d.files[f.Path] = stamp(f.Path)
+		}
+	}
+}
+
+// reload loads and compiles the policy and brings the kernel to it.
+func (d *Daemon) reload() error {
+	p, err := d.cfg.Load()
+	if err != nil {
+		d.remember(d.pol) // keep watching: a fix triggers the next reload
+		return fmt.Errorf("policy not applied, the kernel keeps its ruleset: %w", err)
+	}
+	d.remember(p)
+	rs, err := compile.Compile(p)
+	if err != nil {
+		return err
+	}
+	d.pol = p
+	unlock, err := d.cfg.State.Lock()
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if t, err := d.cfg.State.Trial(); err != nil || t != nil {
+		if t != nil {
+			d.cfg.Log.Info("a confirm window is open: the policy change waits until it is confirmed or rolled back")
+		}
+		return err
+	}
+	applied, err := d.cfg.State.Applied()
+	if err != nil {
+		return err
+	}
+	next := &state.Applied{Time: d.cfg.Clock().UTC(), PolicyFile: p.File, PolicyHash: p.Hash, Ruleset: rs}
+	exists, err := d.cfg.Kernel.Exists()
+	if err != nil {
+		return err
+	}
+	if exists && applied != nil {
+		if changed, ok := onlySetsDiffer(applied.Ruleset, rs); ok {
+			if len(changed) == 0 {
+				d.cfg.Log.Info("policy unchanged", "file", p.File)
+				return nil
+			}
+			if err := d.cfg.Kernel.ReplaceElements(changed); err != nil {
+				return err
+			}
+			d.cfg.Log.Info("updated set contents", "sets", setNames(changed))
+			return d.cfg.State.SaveApplied(next)
+		}
+	}
+	start := time.Now()
+	if err := d.cfg.Kernel.Apply(rs); err != nil {
+		return err
+	}
+	d.cfg.Log.Info("applied policy", "file", p.File, "rules", rs.RuleCount(), "took", time.Since(start).Round(time.Microsecond))
+	return d.cfg.State.SaveApplied(next)
+}
+
+// onlySetsDiffer reports whether two rulesets have the same chains, rules
+// and sets and differ at most in the elements of sets; it returns the sets
+// whose elements changed.
+func onlySetsDiffer(old, new *ruleset.Ruleset) ([]*ruleset.Set, bool) {
+	if len(old.Sets) != len(new.Sets) || len(old.Chains) != len(new.Chains) {
+		return nil, false
+	}
+	var changed []*ruleset.Set
+	for i, s := range new.Sets {
+		o := old.Sets[i]
+		if o.Name != s.Name || o.Key != s.Key || o.Interval != s.Interval || o.Dynamic != s.Dynamic || o.Timeout != s.Timeout {
+			return nil, false
+		}
+		if !slices.Equal(o.Elements, s.Elements) {
+			changed = append(changed, s)
+		}
+	}
+	oldJSON, err1 := jsonOf(old.Chains)
+	newJSON, err2 := jsonOf(new.Chains)
+	if err1 != nil || err2 != nil || oldJSON != newJSON {
+		return nil, false
+	}
+	return changed, true
+}
+
+func setNames(ss []*ruleset.Set) []string {
+	var out []string
+	for _, s := range ss {
+		out = append(out, s.Name)
+	}
+	return out
+}
+
+// restore re-installs the recorded state when the table is gone.
+func (d *Daemon) restore() error {
+	exists, err := d.cfg.Kernel.Exists()
+	if err != nil || exists {
+		return err
+	}
+	start := time.Now()
+	unlock, err := d.cfg.State.Lock()
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	// Someone may have removed it on purpose through seawall (reset), which
+	// clears the record: then there is nothing to restore.
+	rs, err := d.recorded()
+	if err != nil || rs == nil {
+		return err
+	}
+	if exists, err := d.cfg.Kernel.Exists(); err != nil || exists {
+		return err
+	}
+	if err := d.cfg.Kernel.Apply(rs); err != nil {
+		return err
+	}
+	d.cfg.Log.Warn("table inet seawall was removed by someone else: restored", "took", time.Since(start).Round(time.Microsecond))
+	return nil
+}
+
+// recorded is what the state directory says the kernel should hold; during
+// a confirm window, the composed table with the window's remaining time.
+func (d *Daemon) recorded() (*ruleset.Ruleset, error) {
+	t, err := d.cfg.State.Trial()
+	if err != nil {
+		return nil, err
+	}
+	if t != nil {
+		var prev *ruleset.Ruleset
+		if t.Prev != nil {
+			prev = t.Prev.Ruleset
+		}
+		left := t.Deadline.Sub(d.cfg.Clock())
+		if left <= 0 {
+			return prev, nil
+		}
+		return compile.ConfirmWindow(prev, t.Next.Ruleset, left), nil
+	}
+	a, err := d.cfg.State.Applied()
+	if err != nil || a == nil {
+		return nil, err
+	}
+	return a.Ruleset, nil
+}
+
+// settleWindow replaces an expired, unconfirmed window's composed table by
+// the previous ruleset alone (the kernel already switched to it).
+func (d *Daemon) settleWindow() error {
+	unlock, err := d.cfg.State.Lock()
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	t, err := d.cfg.State.Trial()
+	if err != nil || t == nil || d.cfg.Clock().Before(t.Deadline) {
+		return err
+	}
+	if t.Prev == nil {
+		err = d.cfg.Kernel.Delete()
+	} else {
+		err = d.cfg.Kernel.Apply(t.Prev.Ruleset)
+	}
+	if err != nil {
+		return err
+	}
+	d.cfg.Log.Warn("the confirm window closed unconfirmed: the previous ruleset is in force", "deadline", t.Deadline)
+	return d.cfg.State.ClearTrial()
+}
