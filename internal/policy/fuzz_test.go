@@ -1,0 +1,155 @@
+package policy
+
+import (
+	"errors"
+	"fmt"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+func FuzzParse(f *testing.F) {
+	f.Add([]byte(exampleYAML))
+	f.Add([]byte(defaultYAML))
+	for _, tc := range errorCases {
+		f.Add([]byte(tc.src))
+	}
+	for _, tc := range valueCases {
+		f.Add([]byte(tc.src))
+	}
+	f.Fuzz(func(t *testing.T, src []byte) {
+		p, err := Parse("f.yaml", src)
+		if err != nil {
+			checkErrors(t, p, err)
+			return
+		}
+		checkPositions(t, p)
+		checkInvariants(t, p)
+	})
+}
+
+// checkErrors checks that a failed parse returns a non-empty ErrorList of
+// positioned errors in file order.
+func checkErrors(t *testing.T, p *Policy, err error) {
+	var list ErrorList
+	if !errors.As(err, &list) || len(list) == 0 {
+		t.Fatalf("error %T %v is not a non-empty ErrorList", err, err)
+	}
+	if p != nil {
+		t.Fatalf("Parse returned a policy and an error")
+	}
+	for i, e := range list {
+		if e.Pos.File != "f.yaml" || e.Pos.Line <= 0 || e.Pos.Col <= 0 {
+			t.Fatalf("error without a position: %v", e)
+		}
+		if i > 0 && (e.Pos.Line < list[i-1].Pos.Line ||
+			e.Pos.Line == list[i-1].Pos.Line && e.Pos.Col < list[i-1].Pos.Col) {
+			t.Fatalf("errors out of order:\n%v", err)
+		}
+	}
+}
+
+// checkPositions checks that every Pos of a parsed policy is in the file,
+// except those of settings the file left at their defaults.
+func checkPositions(t *testing.T, p *Policy) {
+	h := p.Host
+	defaulted := map[string]bool{
+		".Host.Policy.Input.Pos":  h.Policy.Input.Verdict == VerdictDrop,
+		".Host.Policy.Output.Pos": h.Policy.Output.Verdict == VerdictAccept,
+		".Host.DenyPos":           h.Deny == DenyDrop,
+		".Host.Log.Pos":           h.Log == defaultHost("f.yaml").Log,
+	}
+	walkPos(reflect.ValueOf(p), "", func(path string, pos Pos) {
+		switch {
+		case pos.Line > 0 && pos.Col > 0 && pos.File == "f.yaml":
+		case pos == Pos{File: "f.yaml"} && defaulted[path]:
+		case pos == Pos{} && strings.HasSuffix(path, ".LimitPos"):
+		default:
+			t.Fatalf("%s: bad position %#v", path, pos)
+		}
+	})
+	for _, r := range allRules(p) {
+		if (r.Limit == nil) != (r.LimitPos == Pos{}) {
+			t.Fatalf("rule %s[%d]: Limit %v at %v", r.Chain, r.Index, r.Limit, r.LimitPos)
+		}
+	}
+}
+
+// walkPos calls visit for every Pos reachable from v through exported
+// fields, pointers and slices.
+func walkPos(v reflect.Value, path string, visit func(string, Pos)) {
+	switch v.Kind() {
+	case reflect.Pointer, reflect.Interface:
+		if !v.IsNil() {
+			walkPos(v.Elem(), path, visit)
+		}
+	case reflect.Slice:
+		for i := range v.Len() {
+			walkPos(v.Index(i), fmt.Sprintf("%s[%d]", path, i), visit)
+		}
+	case reflect.Struct:
+		if pos, ok := v.Interface().(Pos); ok {
+			visit(path, pos)
+			return
+		}
+		for i := range v.NumField() {
+			if f := v.Type().Field(i); f.IsExported() {
+				walkPos(v.Field(i), path+"."+f.Name, visit)
+			}
+		}
+	}
+}
+
+func allRules(p *Policy) []*Rule {
+	return append(append(append([]*Rule(nil), p.Host.Input...), p.Host.Output...), p.Host.Forward...)
+}
+
+// checkInvariants checks what the compiler relies on.
+func checkInvariants(t *testing.T, p *Policy) {
+	if p.Version != 1 {
+		t.Fatalf("version %d", p.Version)
+	}
+	for _, r := range allRules(p) {
+		if len(r.Services) == 0 || r.Limit != nil && r.Action != Allow {
+			t.Fatalf("bad rule %+v", r)
+		}
+		checkRefs(t, p, r.From, false)
+		checkRefs(t, p, r.To, false)
+	}
+	for _, g := range p.Groups {
+		checkRefs(t, p, g.Members, true)
+		p.ResolveGroup(g.Name)
+	}
+	for _, s := range p.Sets {
+		checkRefs(t, p, s.Entries, false)
+		s.AllEntries()
+	}
+	for _, r := range p.Host.Redirects {
+		if len(r.Port.Ports) != 1 || r.Port.Ports[0].First != r.Port.Ports[0].Last ||
+			!r.To.IsValid() || r.To.Port() == 0 {
+			t.Fatalf("bad redirect %+v", r)
+		}
+		checkRefs(t, p, r.From, false)
+		checkRefs(t, p, r.NotFrom, false)
+	}
+}
+
+// checkRefs checks that literals are masked prefixes and names resolve.
+func checkRefs(t *testing.T, p *Policy, refs []AddrRef, inGroup bool) {
+	for _, a := range refs {
+		switch a.Kind {
+		case Literal:
+			if !a.Prefix.IsValid() || a.Prefix != a.Prefix.Masked() || a.Prefix.Addr().Is4In6() {
+				t.Fatalf("bad literal %v", a.Prefix)
+			}
+		case GroupRef:
+			if p.Group(a.Name) == nil {
+				t.Fatalf("unknown group %q", a.Name)
+			}
+		case SetRef:
+			if inGroup || p.SetByName(a.Name) == nil {
+				t.Fatalf("bad set ref %q", a.Name)
+			}
+		}
+	}
+}
