@@ -73,12 +73,17 @@ func (s *session) close() {
 	s.unlock()
 }
 
-// install replaces the table with rs, or removes it when rs is nil.
+// install replaces the table with rs, or removes it when rs is nil. Sets
+// that the recorded live ruleset already holds unchanged stay in place.
 func (s *session) install(rs *ruleset.Ruleset) error {
 	if rs == nil {
 		return s.conn.Delete()
 	}
-	return s.conn.Apply(rs)
+	live, _, _, err := liveRuleset(s.dir)
+	if err != nil {
+		return err
+	}
+	return s.conn.Apply(rs, ruleset.UnchangedSets(live, rs))
 }
 
 // settleTrial handles a confirm window whose deadline has passed: the

@@ -33,7 +33,7 @@ import (
 
 // Kernel is what the daemon needs of the nftables backend.
 type Kernel interface {
-	Apply(*ruleset.Ruleset) error
+	Apply(rs *ruleset.Ruleset, keep map[string]bool) error
 	Delete() error
 	Exists() (bool, error)
 	ReplaceElements([]*ruleset.Set) error
@@ -198,7 +198,11 @@ func (d *Daemon) reload() error {
 		}
 	}
 	start := time.Now()
-	if err := d.cfg.Kernel.Apply(rs); err != nil {
+	var keep map[string]bool
+	if exists && applied != nil {
+		keep = ruleset.UnchangedSets(applied.Ruleset, rs)
+	}
+	if err := d.cfg.Kernel.Apply(rs, keep); err != nil {
 		return err
 	}
 	d.cfg.Log.Info("applied policy", "file", p.File, "rules", rs.RuleCount(), "took", time.Since(start).Round(time.Microsecond))
@@ -259,7 +263,7 @@ func (d *Daemon) restore() error {
 	if exists, err := d.cfg.Kernel.Exists(); err != nil || exists {
 		return err
 	}
-	if err := d.cfg.Kernel.Apply(rs); err != nil {
+	if err := d.cfg.Kernel.Apply(rs, nil); err != nil {
 		return err
 	}
 	d.cfg.Log.Warn("table inet seawall was removed by someone else: restored", "took", time.Since(start).Round(time.Microsecond))
@@ -306,7 +310,7 @@ func (d *Daemon) settleWindow() error {
 	if t.Prev == nil {
 		err = d.cfg.Kernel.Delete()
 	} else {
-		err = d.cfg.Kernel.Apply(t.Prev.Ruleset)
+		err = d.cfg.Kernel.Apply(t.Prev.Ruleset, nil)
 	}
 	if err != nil {
 		return err

@@ -49,19 +49,88 @@ func (c *Conn) table() *nftables.Table {
 	return &nftables.Table{Family: nftables.TableFamilyINet, Name: ruleset.TableName}
 }
 
-// Apply replaces table inet seawall with rs in one netlink transaction: the
-// table is created if missing, deleted, and created anew with every set,
-// element, chain and rule. Packets see either the old table or the new one.
-func (c *Conn) Apply(rs *ruleset.Ruleset) error {
+// Apply replaces table inet seawall with rs in one netlink transaction:
+// packets see either the old table or the new one, never a mix.
+//
+// Sets named in keep whose live definition matches are left in place with
+// their elements: the caller vouches that their contents are already what
+// rs says (it compared them with the state it recorded). Re-applying a
+// policy whose 100k-entry blocklist did not change then costs no element
+// updates, and dynamic sets (rate-limit meters) keep their state. Without
+// such sets the table is created if missing, deleted and created anew.
+func (c *Conn) Apply(rs *ruleset.Ruleset, keep map[string]bool) error {
 	t := c.table()
-	c.c.AddTable(t)
-	c.c.DelTable(t)
-	c.c.AddTable(t)
-	if err := c.addContent(t, rs); err != nil {
+	kept, err := c.keepable(rs, keep)
+	if err != nil {
+		return err
+	}
+	if len(kept) == 0 {
+		c.c.AddTable(t)
+		c.c.DelTable(t)
+		c.c.AddTable(t)
+	} else if err := c.clearExcept(t, kept); err != nil {
+		return err
+	}
+	if err := c.addContent(t, rs, kept); err != nil {
 		return err
 	}
 	if err := c.c.Flush(); err != nil {
 		return fmt.Errorf("could not apply table inet %s: %w", ruleset.TableName, classify(err))
+	}
+	return nil
+}
+
+// keepable returns the sets of keep that exist in the live table with the
+// definition rs gives them.
+func (c *Conn) keepable(rs *ruleset.Ruleset, keep map[string]bool) (map[string]bool, error) {
+	if len(keep) == 0 {
+		return nil, nil
+	}
+	exists, err := c.Exists()
+	if err != nil || !exists {
+		return nil, err
+	}
+	live, err := c.c.GetSets(c.table())
+	if err != nil {
+		return nil, fmt.Errorf("could not list sets: %w", classify(err))
+	}
+	kept := map[string]bool{}
+	for _, l := range live {
+		want := rs.Set(l.Name)
+		if want == nil || !keep[l.Name] || l.Anonymous {
+			continue
+		}
+		same := l.KeyType.Name == setKeyType(want.Key).Name && l.Interval == want.Interval &&
+			l.Dynamic == want.Dynamic && l.HasTimeout == (want.Timeout > 0 || hasElementTimeout(want)) &&
+			l.Timeout == want.Timeout
+		if same {
+			kept[l.Name] = true
+		}
+	}
+	return kept, nil
+}
+
+// clearExcept queues the removal of every rule, chain and set of the live
+// table except the kept sets.
+func (c *Conn) clearExcept(t *nftables.Table, kept map[string]bool) error {
+	chains, err := c.c.ListChainsOfTableFamily(nftables.TableFamilyINet)
+	if err != nil {
+		return fmt.Errorf("could not list chains: %w", classify(err))
+	}
+	sets, err := c.c.GetSets(t)
+	if err != nil {
+		return fmt.Errorf("could not list sets: %w", classify(err))
+	}
+	c.c.FlushTable(t)
+	for _, ch := range chains {
+		if ch.Table.Name == ruleset.TableName {
+			c.c.DelChain(&nftables.Chain{Name: ch.Name, Table: t})
+		}
+	}
+	for _, s := range sets {
+		if !s.Anonymous && !kept[s.Name] {
+			c.c.DelSet(&nftables.Set{Name: s.Name, Table: t})
+		}
 	}
 	return nil
 }
@@ -140,8 +209,11 @@ var hooks = map[ruleset.Hook]*nftables.ChainHook{
 	ruleset.HookPostrouting: nftables.ChainHookPostrouting,
 }
 
-func (c *Conn) addContent(t *nftables.Table, rs *ruleset.Ruleset) error {
+func (c *Conn) addContent(t *nftables.Table, rs *ruleset.Ruleset, kept map[string]bool) error {
 	for _, s := range rs.Sets {
+		if kept[s.Name] {
+			continue
+		}
 		ns := &nftables.Set{
 			Table:      t,
 			Name:       s.Name,

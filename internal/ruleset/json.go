@@ -2,7 +2,11 @@ package ruleset
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"net/netip"
+	"strings"
+	"time"
 )
 
 // The IR is stored as JSON in the state directory (the last applied ruleset
@@ -110,5 +114,77 @@ func (r *Rule) UnmarshalJSON(b []byte) error {
 			r.Match = append(r.Match, m)
 		}
 	}
+	return nil
+}
+
+// Elements are stored compactly, as nft writes them: "10.0.0.0/8",
+// "192.0.2.1", "10.0.0.1-10.0.0.5" or "ipv4", with "/timeout=5m0s" appended
+// for timed elements. A 100k-entry blocklist stays a small file.
+
+// MarshalJSON writes the element as a string.
+func (e Element) MarshalJSON() ([]byte, error) {
+	var s string
+	switch {
+	case e.Proto != FamilyAny:
+		s = e.Proto.String()
+	case e.First == e.Last:
+		s = e.First.String()
+	default:
+		if p, ok := e.Prefix(); ok {
+			s = p.String()
+		} else {
+			s = e.First.String() + "-" + e.Last.String()
+		}
+	}
+	if e.Timeout > 0 {
+		s += " timeout=" + e.Timeout.String()
+	}
+	return json.Marshal(s)
+}
+
+// UnmarshalJSON reads an element written by MarshalJSON.
+func (e *Element) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return err
+	}
+	*e = Element{}
+	if i := strings.Index(s, " timeout="); i >= 0 {
+		d, err := time.ParseDuration(s[i+len(" timeout="):])
+		if err != nil {
+			return fmt.Errorf("element %q: %w", s, err)
+		}
+		e.Timeout, s = d, s[:i]
+	}
+	switch s {
+	case "ipv4":
+		e.Proto = IPv4
+		return nil
+	case "ipv6":
+		e.Proto = IPv6
+		return nil
+	}
+	if first, last, ok := strings.Cut(s, "-"); ok {
+		a, err1 := netip.ParseAddr(first)
+		z, err2 := netip.ParseAddr(last)
+		if err := errors.Join(err1, err2); err != nil {
+			return fmt.Errorf("element %q: %w", s, err)
+		}
+		e.First, e.Last = a, z
+		return nil
+	}
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return fmt.Errorf("element %q: %w", s, err)
+		}
+		*e = Element{First: RangeOf(p).First, Last: RangeOf(p).Last, Timeout: e.Timeout}
+		return nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return fmt.Errorf("element %q: %w", s, err)
+	}
+	e.First, e.Last = a, a
 	return nil
 }

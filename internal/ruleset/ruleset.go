@@ -12,6 +12,7 @@ package ruleset
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"time"
 )
 
@@ -268,3 +269,25 @@ var (
 
 // Jump returns a jump verdict.
 func Jump(chain string) Verdict { return Verdict{Kind: VerdictJump, Chain: chain} }
+
+// UnchangedSets names the sets that old and new define identically: same
+// key, flags and timeout, and — except for dynamic sets, whose elements the
+// packet path owns — the same elements. Applying new over a table that holds
+// old can leave these sets as they are.
+func UnchangedSets(old, new *Ruleset) map[string]bool {
+	if old == nil {
+		return nil
+	}
+	out := map[string]bool{}
+	for _, n := range new.Sets {
+		o := old.Set(n.Name)
+		if o == nil || o.Key != n.Key || o.Interval != n.Interval || o.Dynamic != n.Dynamic ||
+			o.Timeout != n.Timeout || o.Size != n.Size {
+			continue
+		}
+		if n.Dynamic || slices.Equal(o.Elements, n.Elements) {
+			out[n.Name] = true
+		}
+	}
+	return out
+}
