@@ -194,13 +194,13 @@ func (a *app) printStatus(rep *statusReport) {
 			fmt.Fprintf(a.out, " (hook %s, priority %d, policy %s)", c.Hook, *c.Priority, c.Policy)
 		}
 		fmt.Fprintln(a.out)
-		fmt.Fprintf(a.out, "  %10s %8s  %s\n", "packets", "bytes", "rule  (origin)")
+		fmt.Fprintf(a.out, "  %10s %8s  %s\n", "packets", "bytes", "rule  # origin")
 		for _, r := range c.Rules {
 			origin := r.Comment
 			if r.Origin.Line > 0 {
 				origin = r.Origin.String()
 			}
-			fmt.Fprintf(a.out, "  %10d %8s  %s  (%s)\n", r.Packets, humanBytes(r.Bytes), r.Rule, origin)
+			fmt.Fprintf(a.out, "  %10d %8s  %s  # %s\n", r.Packets, humanBytes(r.Bytes), r.Rule, origin)
 		}
 	}
 	if len(rep.Sets) > 0 {
