@@ -84,13 +84,6 @@ func (a *app) status() (*statusReport, error) {
 	if err != nil {
 		return nil, err
 	}
-	sets, err := conn.Sets()
-	if err != nil {
-		return nil, err
-	}
-	for _, s := range sets {
-		rep.Sets = append(rep.Sets, statusSet{Name: s.Name, Elements: s.Elements})
-	}
 	var want *ruleset.Ruleset
 	if dir, err := state.Open(a.stateDir); err == nil {
 		var applied *state.Applied
@@ -114,6 +107,21 @@ func (a *app) status() (*statusReport, error) {
 		byChain[c.Chain] = append(byChain[c.Chain], c)
 	}
 	rep.Recorded = want != nil && matchesRecord(want, byChain)
+	// Static sets hold what was recorded; only dynamic ones (meters) and
+	// sets of an unrecorded table are counted in the kernel.
+	sets, err := conn.Sets(func(name string, dynamic bool) bool {
+		return dynamic || !rep.Recorded || want.Set(name) == nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range sets {
+		n := s.Elements
+		if n < 0 {
+			n = len(want.Set(s.Name).Elements)
+		}
+		rep.Sets = append(rep.Sets, statusSet{Name: s.Name, Elements: n})
+	}
 	if rep.Recorded {
 		for _, c := range want.Chains {
 			sc := statusChain{Name: c.Name, Rules: []statusRule{}}

@@ -318,7 +318,10 @@ func (c *compiler) redirects() {
 		if r.Port.Proto == policy.ProtoUDP {
 			proto = ruleset.ProtoUDP
 		}
-		var base []ruleset.Match
+		// Only traffic addressed to the host itself: forwarded traffic (to
+		// containers, or already DNATed by Docker at the same priority)
+		// keeps its destination.
+		base := []ruleset.Match{ruleset.LocalDst{}}
 		if r.Iface != "" {
 			base = append(base, ruleset.Iface{Dir: ruleset.Src, Name: r.Iface})
 		}
@@ -332,10 +335,10 @@ func (c *compiler) redirects() {
 		for _, src := range orNil(from, f) {
 			ms := slices.Clone(base)
 			if src != nil {
-				ms = append([]ruleset.Match{*src}, ms...)
+				ms = append(ms[:1], append([]ruleset.Match{*src}, ms[1:]...)...)
 			}
 			if src == nil && len(r.NotFrom) == 0 {
-				ms = append([]ruleset.Match{ruleset.NFProto{Family: f}}, ms...)
+				ms = append(ms[:1], append([]ruleset.Match{ruleset.NFProto{Family: f}}, ms[1:]...)...)
 			}
 			rules = append(rules, c.rule(o, v, ms...))
 		}

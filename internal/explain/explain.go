@@ -24,6 +24,7 @@ type Packet struct {
 	ICMPType uint8
 	HopLimit uint8
 	CtState  uint32 // one of the ruleset.Ct* bits
+	DstLocal bool   // the destination is one of the host's addresses
 	// OrigDstPort is set when conntrack DNATed the connection: the
 	// destination port the client originally dialled.
 	OrigDstPort uint16
@@ -169,6 +170,8 @@ func match(rs *ruleset.Ruleset, m ruleset.Match, p Packet) bool {
 		return p.Family == m.Family && p.Proto == want && slices.Contains(m.Types, p.ICMPType)
 	case ruleset.HopLimit:
 		return p.Family == ruleset.IPv6 && p.HopLimit == m.Value
+	case ruleset.LocalDst:
+		return p.DstLocal
 	case ruleset.InSet:
 		if s := rs.Set(m.Set); s != nil {
 			for _, e := range s.Elements {

@@ -20,7 +20,7 @@ func SSHLockout(rs *ruleset.Ruleset, client, server netip.AddrPort, iface string
 		Family: fam, Iif: iface,
 		Src: client.Addr().Unmap(), Dst: server.Addr().Unmap(),
 		Proto: ruleset.ProtoTCP, SrcPort: client.Port(), DstPort: server.Port(),
-		TCPFlags: ruleset.TCPSyn, CtState: ruleset.CtNew,
+		TCPFlags: ruleset.TCPSyn, CtState: ruleset.CtNew, DstLocal: true,
 	}
 	if r := Hook(rs, ruleset.TypeNAT, ruleset.HookPrerouting, p); r.Verdict.Kind == ruleset.VerdictDNAT {
 		return fmt.Errorf("new SSH connections from %s to port %d would be redirected to %s by %s",

@@ -133,6 +133,9 @@ func (b *exprBuilder) match(m ruleset.Match) error {
 		b.needNFProto(ruleset.IPv6)
 		b.add(&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: 7, Len: 1})
 		b.cmp(expr.CmpOpEq, []byte{m.Value})
+	case ruleset.LocalDst:
+		b.add(&expr.Fib{Register: 1, FlagDADDR: true, ResultADDRTYPE: true})
+		b.cmp(expr.CmpOpEq, binary.NativeEndian.AppendUint32(nil, unix.RTN_LOCAL))
 	case ruleset.InSet:
 		b.add(&expr.Meta{Key: expr.MetaKeyNFPROTO, Register: 1})
 		b.add(&expr.Lookup{SourceRegister: 1, SetName: m.Set})

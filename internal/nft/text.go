@@ -363,6 +363,8 @@ func matchText(m ruleset.Match) string {
 		return fmt.Sprintf("ip6 hoplimit %d", m.Value)
 	case ruleset.InSet:
 		return "meta nfproto @" + m.Set
+	case ruleset.LocalDst:
+		return "fib daddr type local"
 	}
 	panic(fmt.Sprintf("nft: unknown match %T", m))
 }

@@ -37,6 +37,8 @@ func matchName(m Match) string {
 		return "hoplimit"
 	case InSet:
 		return "inset"
+	case LocalDst:
+		return "localdst"
 	}
 	panic(fmt.Sprintf("ruleset: unknown match %T", m))
 }
@@ -65,6 +67,8 @@ func decodeMatch(name string, raw json.RawMessage) (Match, error) {
 		return decodeAs[HopLimit](raw)
 	case "inset":
 		return decodeAs[InSet](raw)
+	case "localdst":
+		return decodeAs[LocalDst](raw)
 	}
 	return nil, fmt.Errorf("unknown match type %q", name)
 }

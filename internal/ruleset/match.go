@@ -100,6 +100,10 @@ type ICMPType struct {
 // HopLimit matches the IPv6 hop limit.
 type HopLimit struct{ Value uint8 }
 
+// LocalDst matches packets addressed to one of the host's own addresses
+// (fib daddr type local).
+type LocalDst struct{}
+
 // InSet matches when the packet's family is an element of an nf_proto set
 // (meta nfproto @set): the confirm window's switch.
 type InSet struct{ Set string }
@@ -115,6 +119,7 @@ func (TCPFlags) isMatch() {}
 func (ICMPType) isMatch() {}
 func (HopLimit) isMatch() {}
 func (InSet) isMatch()    {}
+func (LocalDst) isMatch() {}
 
 // Contains reports whether a lies within the element's range.
 func (e Element) Contains(a netip.Addr) bool {
