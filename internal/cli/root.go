@@ -100,6 +100,7 @@ transactions. Every command acts on the network namespace it runs in.`,
 		a.resetCommand(),
 		a.statusCommand(),
 		a.daemonCommand(),
+		a.explainCommand(),
 	)
 	return root
 }
