@@ -144,10 +144,8 @@ func (d *Daemon) remember(p *policy.Policy) {
 	if p == nil {
 		return
 	}
-	for _, s := range p.Sets {
-		for _, f := range s.Files {
-			d.files[f.Path] = stamp(f.Path)
-		}
+	for _, f := range p.SetFilePaths() {
+		d.files[f] = stamp(f)
 	}
 }
 

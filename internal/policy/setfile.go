@@ -61,6 +61,18 @@ func (p *Policy) LoadSetFiles() error {
 
 // setFilePath returns where a set file is: relative paths are relative to
 // the policy file's directory.
+// SetFilePaths lists the files the policy's sets are read from, as opened
+// (relative paths resolved against the policy file's folder).
+func (p *Policy) SetFilePaths() []string {
+	var out []string
+	for _, s := range p.Sets {
+		for _, f := range s.Files {
+			out = append(out, p.setFilePath(f))
+		}
+	}
+	return out
+}
+
 func (p *Policy) setFilePath(f SetFile) string {
 	if filepath.IsAbs(f.Path) {
 		return f.Path
