@@ -75,7 +75,9 @@ func (w *world) seawall(env []string, args ...string) (string, int) {
 	defer cancel()
 	full := append([]string{"-c", w.policy, "--state-dir", filepath.Join(w.dir, "state")}, args...)
 	cmd := w.lab.Command(ctx, netlab.Host, append([]string{seawallBin}, full...)...)
-	cmd.Env = append(os.Environ(), env...)
+	// The machine's own SSH session must not reach the lockout guard: the
+	// lab's host is not the machine. Tests that want a session set it.
+	cmd.Env = append(append(os.Environ(), "SSH_CONNECTION="), env...)
 	out, err := cmd.CombinedOutput()
 	code := 0
 	if err != nil {
