@@ -81,7 +81,7 @@ func (a *app) apply(window time.Duration, loseSSH bool) error {
 	}
 	next := &state.Applied{Time: now.UTC(), PolicyFile: p.File, PolicyHash: p.Hash, Ruleset: rs}
 	if window == 0 {
-		if err := s.install(rs); err != nil {
+		if next.Gen, err = s.install(rs); err != nil {
 			return err
 		}
 		if err := s.dir.SaveApplied(next); err != nil {
@@ -99,10 +99,11 @@ func (a *app) apply(window time.Duration, loseSSH bool) error {
 	if prev != nil {
 		prevRS = prev.Ruleset
 	}
-	if err := s.install(compile.ConfirmWindow(prevRS, rs, window)); err != nil {
+	gen, err := s.install(compile.ConfirmWindow(prevRS, rs, window))
+	if err != nil {
 		return err
 	}
-	t := &state.Trial{Started: now.UTC(), Deadline: now.Add(window).UTC(), Prev: prev, Next: next}
+	t := &state.Trial{Started: now.UTC(), Deadline: now.Add(window).UTC(), Prev: prev, Next: next, Gen: gen}
 	if err := s.dir.SaveTrial(t); err != nil {
 		return err
 	}
@@ -193,7 +194,7 @@ func (a *app) confirmCommand() *cobra.Command {
 			if t == nil {
 				return errors.New("no confirm window is open")
 			}
-			if err := s.install(t.Next.Ruleset); err != nil {
+			if t.Next.Gen, err = s.install(t.Next.Ruleset); err != nil {
 				return err
 			}
 			if err := s.dir.SaveApplied(t.Next); err != nil {
@@ -231,10 +232,14 @@ func (a *app) rollbackCommand() *cobra.Command {
 				if t.Prev != nil {
 					prev = t.Prev.Ruleset
 				}
-				if err := s.install(prev); err != nil {
+				gen, err := s.install(prev)
+				if err != nil {
 					return err
 				}
 				if err := s.dir.ClearTrial(); err != nil {
+					return err
+				}
+				if err := s.dir.RecordGen(gen); err != nil {
 					return err
 				}
 				fmt.Fprintln(a.out, "rolled back: the confirm window is closed and the previous ruleset is in force")
@@ -247,7 +252,7 @@ func (a *app) rollbackCommand() *cobra.Command {
 			if prev == nil {
 				return errors.New("nothing to roll back to: no previous ruleset is recorded")
 			}
-			if err := s.install(prev.Ruleset); err != nil {
+			if prev.Gen, err = s.install(prev.Ruleset); err != nil {
 				return err
 			}
 			if err := s.dir.SaveApplied(prev); err != nil {
@@ -270,7 +275,7 @@ func (a *app) resetCommand() *cobra.Command {
 				return err
 			}
 			defer s.close()
-			if err := s.install(nil); err != nil {
+			if _, err := s.install(nil); err != nil {
 				return err
 			}
 			if err := s.dir.ClearTrial(); err != nil {

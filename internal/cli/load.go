@@ -73,17 +73,26 @@ func (s *session) close() {
 	s.unlock()
 }
 
-// install replaces the table with rs, or removes it when rs is nil. Sets
-// that the recorded live ruleset already holds unchanged stay in place.
-func (s *session) install(rs *ruleset.Ruleset) error {
+// install replaces the table with rs, or removes it when rs is nil, and
+// returns the nftables generation its commit produced. Sets that the
+// recorded live ruleset already holds unchanged stay in place, if nothing
+// else has touched nftables since seawall's last commit.
+func (s *session) install(rs *ruleset.Ruleset) (uint32, error) {
 	if rs == nil {
-		return s.conn.Delete()
+		return 0, s.conn.Delete()
 	}
-	live, _, _, err := liveRuleset(s.dir)
+	live, applied, trial, err := liveRuleset(s.dir)
 	if err != nil {
-		return err
+		return 0, err
 	}
-	return s.conn.Apply(rs, ruleset.UnchangedSets(live, rs))
+	var gen uint32
+	switch {
+	case trial != nil:
+		gen = trial.Gen
+	case applied != nil:
+		gen = applied.Gen
+	}
+	return s.conn.Apply(rs, ruleset.UnchangedSets(live, rs), gen)
 }
 
 // settleTrial handles a confirm window whose deadline has passed: the
@@ -98,10 +107,14 @@ func (s *session) settleTrial(now time.Time) (*state.Trial, error) {
 	if t.Prev != nil {
 		prev = t.Prev.Ruleset
 	}
-	if err := s.install(prev); err != nil {
+	gen, err := s.install(prev)
+	if err != nil {
 		return nil, err
 	}
-	return t, s.dir.ClearTrial()
+	if err := s.dir.ClearTrial(); err != nil {
+		return nil, err
+	}
+	return t, s.dir.RecordGen(gen)
 }
 
 // liveRuleset is the ruleset the kernel should hold according to the state

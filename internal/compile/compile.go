@@ -110,13 +110,15 @@ func setName(name string, f ruleset.Family) string {
 }
 
 // addSets adds two kernel sets (IPv4, IPv6) for every policy set and every
-// group; overlapping and adjacent entries are merged.
+// group; overlapping and adjacent entries are merged. Policy sets come
+// first: they hold the large lists (blocklists), and a re-apply can keep
+// only a leading run of unchanged sets in place.
 func (c *compiler) addSets() {
-	for _, g := range c.p.Groups {
-		c.addSetPair(g.Name, g.Pos, "groups."+g.Name, c.p.ResolveGroup(g.Name))
-	}
 	for _, s := range c.p.Sets {
 		c.addSetPair(s.Name, s.Pos, "sets."+s.Name, s.AllEntries())
+	}
+	for _, g := range c.p.Groups {
+		c.addSetPair(g.Name, g.Pos, "groups."+g.Name, c.p.ResolveGroup(g.Name))
 	}
 }
 

@@ -33,10 +33,13 @@ import (
 
 // Kernel is what the daemon needs of the nftables backend.
 type Kernel interface {
-	Apply(rs *ruleset.Ruleset, keep map[string]bool) error
+	// Apply replaces the table, keeping the named sets if nothing committed
+	// since generation gen; it returns the generation it produced.
+	Apply(rs *ruleset.Ruleset, keep map[string]bool, gen uint32) (uint32, error)
 	Delete() error
 	Exists() (bool, error)
-	ReplaceElements([]*ruleset.Set) error
+	Generation() (uint32, error)
+	ReplaceElements([]*ruleset.Set) (uint32, error)
 }
 
 // Config wires a daemon.
@@ -182,13 +185,23 @@ func (d *Daemon) reload() error {
 	if err != nil {
 		return err
 	}
-	if exists && applied != nil {
+	// Only when nothing but seawall committed since its last commit is the
+	// live table known to be what the record says; otherwise re-apply all.
+	untouched := false
+	if exists && applied != nil && applied.Gen != 0 {
+		gen, err := d.cfg.Kernel.Generation()
+		if err != nil {
+			return err
+		}
+		untouched = gen == applied.Gen
+	}
+	if untouched {
 		if changed, ok := onlySetsDiffer(applied.Ruleset, rs); ok {
 			if len(changed) == 0 {
 				d.cfg.Log.Info("policy unchanged", "file", p.File)
 				return nil
 			}
-			if err := d.cfg.Kernel.ReplaceElements(changed); err != nil {
+			if next.Gen, err = d.cfg.Kernel.ReplaceElements(changed); err != nil {
 				return err
 			}
 			d.cfg.Log.Info("updated set contents", "sets", setNames(changed))
@@ -197,10 +210,11 @@ func (d *Daemon) reload() error {
 	}
 	start := time.Now()
 	var keep map[string]bool
+	var gen uint32
 	if exists && applied != nil {
-		keep = ruleset.UnchangedSets(applied.Ruleset, rs)
+		keep, gen = ruleset.UnchangedSets(applied.Ruleset, rs), applied.Gen
 	}
-	if err := d.cfg.Kernel.Apply(rs, keep); err != nil {
+	if next.Gen, err = d.cfg.Kernel.Apply(rs, keep, gen); err != nil {
 		return err
 	}
 	d.cfg.Log.Info("applied policy", "file", p.File, "rules", rs.RuleCount(), "took", time.Since(start).Round(time.Microsecond))
@@ -261,7 +275,11 @@ func (d *Daemon) restore() error {
 	if exists, err := d.cfg.Kernel.Exists(); err != nil || exists {
 		return err
 	}
-	if err := d.cfg.Kernel.Apply(rs, nil); err != nil {
+	gen, err := d.cfg.Kernel.Apply(rs, nil, 0)
+	if err != nil {
+		return err
+	}
+	if err := d.cfg.State.RecordGen(gen); err != nil {
 		return err
 	}
 	d.cfg.Log.Warn("table inet seawall was removed by someone else: restored", "took", time.Since(start).Round(time.Microsecond))
@@ -305,14 +323,18 @@ func (d *Daemon) settleWindow() error {
 	if err != nil || t == nil || d.cfg.Clock().Before(t.Deadline) {
 		return err
 	}
+	var gen uint32
 	if t.Prev == nil {
 		err = d.cfg.Kernel.Delete()
 	} else {
-		err = d.cfg.Kernel.Apply(t.Prev.Ruleset, nil)
+		gen, err = d.cfg.Kernel.Apply(t.Prev.Ruleset, nil, 0)
 	}
 	if err != nil {
 		return err
 	}
 	d.cfg.Log.Warn("the confirm window closed unconfirmed: the previous ruleset is in force", "deadline", t.Deadline)
-	return d.cfg.State.ClearTrial()
+	if err := d.cfg.State.ClearTrial(); err != nil {
+		return err
+	}
+	return d.cfg.State.RecordGen(gen)
 }

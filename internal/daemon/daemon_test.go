@@ -17,21 +17,28 @@ import (
 // fakeKernel records what the daemon asks of the kernel.
 type fakeKernel struct {
 	table    *ruleset.Ruleset
+	gen      uint32
 	applies  int
 	updates  [][]string
 	lastKeep map[string]bool
 }
 
-func (k *fakeKernel) Apply(rs *ruleset.Ruleset, keep map[string]bool) error {
+func (k *fakeKernel) Apply(rs *ruleset.Ruleset, keep map[string]bool, gen uint32) (uint32, error) {
+	if gen != k.gen {
+		keep = nil
+	}
 	k.table, k.lastKeep = rs, keep
 	k.applies++
-	return nil
+	k.gen++
+	return k.gen, nil
 }
-func (k *fakeKernel) Delete() error         { k.table = nil; return nil }
-func (k *fakeKernel) Exists() (bool, error) { return k.table != nil, nil }
-func (k *fakeKernel) ReplaceElements(ss []*ruleset.Set) error {
+func (k *fakeKernel) Delete() error               { k.table = nil; k.gen++; return nil }
+func (k *fakeKernel) Exists() (bool, error)       { return k.table != nil, nil }
+func (k *fakeKernel) Generation() (uint32, error) { return k.gen, nil }
+func (k *fakeKernel) ReplaceElements(ss []*ruleset.Set) (uint32, error) {
 	k.updates = append(k.updates, setNames(ss))
-	return nil
+	k.gen++
+	return k.gen, nil
 }
 
 func TestReloadDecisions(t *testing.T) {
@@ -75,11 +82,19 @@ func TestReloadDecisions(t *testing.T) {
 	if err := d.reload(); err != nil || k.applies != 2 || !k.lastKeep["block_v4"] {
 		t.Fatalf("rule change: err %v, %d applies, keep %v", err, k.applies, k.lastKeep)
 	}
+	// Someone else committed (Docker, an admin): a set-only change is no
+	// longer trusted to be an element update; the table is re-applied.
+	k.gen += 5
+	write(list, "192.0.2.2\n")
+	bumpMtime(t, list)
+	if err := d.reload(); err != nil || k.applies != 3 || len(k.updates) != 1 || k.lastKeep != nil {
+		t.Fatalf("after a foreign commit: err %v, %d applies, updates %v, keep %v", err, k.applies, k.updates, k.lastKeep)
+	}
 	// An invalid policy changes nothing and says where the mistake is.
 	before := k.table
 	write(path, "version: 1\nhost:\n  input:\n    - allow: sssh\n")
 	err = d.reload()
-	if err == nil || k.table != before || k.applies != 2 {
+	if err == nil || k.table != before || k.applies != 3 {
 		t.Fatalf("invalid policy: err %v, %d applies", err, k.applies)
 	}
 	if want := "seawall.yaml:4:14"; !contains(err.Error(), want) {
@@ -87,7 +102,7 @@ func TestReloadDecisions(t *testing.T) {
 	}
 	// The table disappears: restore re-installs the recorded state.
 	k.table = nil
-	if err := d.restore(); err != nil || k.table == nil || k.applies != 3 {
+	if err := d.restore(); err != nil || k.table == nil || k.applies != 4 {
 		t.Fatalf("restore: err %v, applies %d", err, k.applies)
 	}
 }

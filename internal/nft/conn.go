@@ -52,32 +52,49 @@ func (c *Conn) table() *nftables.Table {
 // Apply replaces table inet seawall with rs in one netlink transaction:
 // packets see either the old table or the new one, never a mix.
 //
-// Sets named in keep whose live definition matches are left in place with
-// their elements: the caller vouches that their contents are already what
-// rs says (it compared them with the state it recorded). Re-applying a
-// policy whose 100k-entry blocklist did not change then costs no element
-// updates, and dynamic sets (rate-limit meters) keep their state. Without
-// such sets the table is created if missing, deleted and created anew.
-func (c *Conn) Apply(rs *ruleset.Ruleset, keep map[string]bool) error {
+// Sets named in keep are left in place with their elements, so that
+// re-applying a policy whose 100k-entry blocklist did not change costs no
+// element updates and rate-limit meters keep their state — but only if
+// nothing has committed to nftables since gen, the generation that the
+// commit which last wrote those sets produced (the caller recorded it). The
+// batch itself carries the generation it was built against, so a change
+// that slips in between is refused by the kernel, and Apply retries in full.
+// Without kept sets, the table is created if missing, deleted and created
+// anew. Apply returns the generation its own commit produced.
+func (c *Conn) Apply(rs *ruleset.Ruleset, keep map[string]bool, gen uint32) (uint32, error) {
+	newGen, err := c.apply(rs, keep, gen)
+	if err != nil && len(keep) > 0 {
+		newGen, err = c.apply(rs, nil, 0)
+	}
+	return newGen, err
+}
+
+func (c *Conn) apply(rs *ruleset.Ruleset, keep map[string]bool, gen uint32) (uint32, error) {
 	t := c.table()
-	kept, err := c.keepable(rs, keep)
+	now, err := c.c.GetGen()
 	if err != nil {
-		return err
+		return 0, fmt.Errorf("could not read the nftables generation: %w", classify(err))
+	}
+	var kept map[string]bool
+	if len(keep) > 0 && gen != 0 && now.ID == gen {
+		if kept, err = c.keepable(rs, keep); err != nil {
+			return 0, err
+		}
 	}
 	if len(kept) == 0 {
 		c.c.AddTable(t)
 		c.c.DelTable(t)
 		c.c.AddTable(t)
 	} else if err := c.clearExcept(t, kept); err != nil {
-		return err
+		return 0, err
 	}
 	if err := c.addContent(t, rs, kept); err != nil {
-		return err
+		return 0, err
 	}
-	if err := c.c.Flush(); err != nil {
-		return fmt.Errorf("could not apply table inet %s: %w", ruleset.TableName, classify(err))
+	if err := c.c.FlushWithGenID(now.ID); err != nil {
+		return 0, fmt.Errorf("could not apply table inet %s: %w", ruleset.TableName, classify(err))
 	}
-	return nil
+	return now.ID + 1, nil
 }
 
 // keepable returns the sets of keep that exist in the live table with the
@@ -421,10 +438,24 @@ func maxAddr(a netip.Addr) netip.Addr {
 // Close releases the netlink socket.
 func (c *Conn) Close() error { return c.c.CloseLasting() }
 
+// Generation returns nftables' current generation id; every committed
+// transaction, by anyone, increments it.
+func (c *Conn) Generation() (uint32, error) {
+	g, err := c.c.GetGen()
+	if err != nil {
+		return 0, fmt.Errorf("could not read the nftables generation: %w", classify(err))
+	}
+	return g.ID, nil
+}
+
 // ReplaceElements sets the contents of named sets of the live table in one
 // transaction (flush each set, add its new elements): dynamic data changes
-// without touching the ruleset.
-func (c *Conn) ReplaceElements(sets []*ruleset.Set) error {
+// without touching the ruleset. It returns the generation it produced.
+func (c *Conn) ReplaceElements(sets []*ruleset.Set) (uint32, error) {
+	now, err := c.c.GetGen()
+	if err != nil {
+		return 0, fmt.Errorf("could not read the nftables generation: %w", classify(err))
+	}
 	t := c.table()
 	for _, set := range sets {
 		s := &nftables.Set{Table: t, Name: set.Name, KeyType: setKeyType(set.Key), Interval: set.Interval}
@@ -433,11 +464,11 @@ func (c *Conn) ReplaceElements(sets []*ruleset.Set) error {
 			continue
 		}
 		if err := c.c.SetAddElements(s, setElements(set, set.Elements)); err != nil {
-			return fmt.Errorf("could not update set %s: %w", set.Name, err)
+			return 0, fmt.Errorf("could not update set %s: %w", set.Name, err)
 		}
 	}
-	if err := c.c.Flush(); err != nil {
-		return fmt.Errorf("could not update sets: %w", classify(err))
+	if err := c.c.FlushWithGenID(now.ID); err != nil {
+		return 0, fmt.Errorf("could not update sets: %w", classify(err))
 	}
-	return nil
+	return now.ID + 1, nil
 }

@@ -166,7 +166,7 @@ func TestDifferentialTextVsNetlink(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	if err := c.Apply(rs, nil); err != nil {
+	if _, err := c.Apply(rs, nil, 0); err != nil {
 		t.Fatal(err)
 	}
 	viaNetlink := nftIn(t, nsNL, "", "-s", "list", "ruleset")
@@ -182,7 +182,7 @@ func TestDifferentialTextVsNetlink(t *testing.T) {
 		t.Errorf("kernel expressions differ\n--- nft -f\n%s\n--- netlink\n%s", a, b)
 	}
 	// Applying again replaces the table rather than adding to it.
-	if err := c.Apply(rs, nil); err != nil {
+	if _, err := c.Apply(rs, nil, 0); err != nil {
 		t.Fatal(err)
 	}
 	if again := nftIn(t, nsNL, "", "-s", "list", "ruleset"); stripVolatile(again) != stripVolatile(viaNetlink) {
@@ -197,18 +197,19 @@ func TestDifferentialTextVsNetlink(t *testing.T) {
 	}
 }
 
-// TestApplyKeepingSets re-applies a changed ruleset while keeping the sets
-// that did not change: the result must list exactly like a fresh apply, and
-// a kept dynamic set must keep the element the packet path put there.
+// TestApplyKeepingSets re-applies a changed ruleset while keeping the
+// leading run of unchanged sets: the result must list exactly like a fresh
+// apply, kept sets must be the same kernel objects (same handles), and a
+// change made by anyone else in between must defeat keeping.
 func TestApplyKeepingSets(t *testing.T) {
 	old := sampleRuleset()
 	next := sampleRuleset()
 	in := next.Chain("input")
 	in.Rules = in.Rules[1:]                          // a rule removed
-	next.Sets[1].Elements = addrs("2001:db8:2::/48") // office_v6 changed
+	next.Sets[2].Elements = addrs("2001:db8:7::/48") // empty_v6 changed
 	keep := ruleset.UnchangedSets(old, next)
-	if !keep["office_v4"] || keep["office_v6"] || !keep["rl_v4"] {
-		t.Fatalf("UnchangedSets = %v", keep)
+	if !keep["office_v4"] || !keep["office_v6"] || keep["empty_v6"] || keep["rl_v4"] {
+		t.Fatalf("UnchangedSets = %v, want the leading run office_v4, office_v6", keep)
 	}
 
 	nsFresh, freshFD := testNS(t)
@@ -217,7 +218,7 @@ func TestApplyKeepingSets(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer fresh.Close()
-	if err := fresh.Apply(next, nil); err != nil {
+	if _, err := fresh.Apply(next, nil, 0); err != nil {
 		t.Fatal(err)
 	}
 	want := nftIn(t, nsFresh, "", "-s", "list", "ruleset")
@@ -228,22 +229,47 @@ func TestApplyKeepingSets(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	if err := c.Apply(old, nil); err != nil {
+	gen, err := c.Apply(old, nil, 0)
+	if err != nil {
 		t.Fatal(err)
 	}
-	nftIn(t, ns, "", "add", "element", "inet", "seawall", "rl_v4", "{ 192.0.2.99 }")
-	if err := c.Apply(next, keep); err != nil {
+	if now, _ := c.Generation(); now != gen {
+		t.Fatalf("Apply returned generation %d, the kernel reports %d", gen, now)
+	}
+	// A full apply deletes and re-creates the table, which gets a new
+	// handle; keeping sets keeps the table (set handles alone cannot tell:
+	// a re-created table numbers its objects from 1 again).
+	handle := func() string {
+		out := nftIn(t, ns, "", "-a", "list", "table", "inet", "seawall")
+		i := strings.Index(out, "# handle ")
+		return strings.Fields(out[i+len("# handle "):])[0]
+	}
+	before := handle()
+	if gen, err = c.Apply(next, keep, gen); err != nil {
 		t.Fatal(err)
 	}
-	got := nftIn(t, ns, "", "-s", "list", "ruleset")
-	if !strings.Contains(got, "192.0.2.99") {
-		t.Errorf("the kept dynamic set lost its element:\n%s", got)
+	if after := handle(); after != before {
+		t.Errorf("the table was re-created (handle %s → %s): sets were not kept", before, after)
 	}
-	got = strings.Replace(got, "\t\telements = { 192.0.2.99 }\n", "", 1)
-	// The kernel lists sets in creation order, and a re-created set comes
-	// after the kept ones: compare the table's blocks regardless of order.
-	if a, b := blocks(stripVolatile(want)), blocks(stripVolatile(got)); a != b {
-		t.Errorf("apply keeping sets differs from a fresh apply\n--- fresh\n%s\n--- kept\n%s", a, b)
+	if got := nftIn(t, ns, "", "-s", "list", "ruleset"); stripVolatile(got) != stripVolatile(want) {
+		t.Errorf("apply keeping sets differs from a fresh apply\n--- fresh\n%s\n--- kept\n%s", want, got)
+	}
+
+	// Someone else changes a kept set: the generation moves on, and the
+	// next apply re-creates everything, repairing the set.
+	nftIn(t, ns, "", "add", "element", "inet", "seawall", "office_v4", "{ 198.18.0.1 }")
+	if got := nftIn(t, ns, "", "list", "set", "inet", "seawall", "office_v4"); !strings.Contains(got, "198.18.0.1") {
+		t.Fatal("could not tamper with the set")
+	}
+	before = handle()
+	if _, err := c.Apply(next, keep, gen); err != nil {
+		t.Fatal(err)
+	}
+	if after := handle(); after == before {
+		t.Error("sets were kept although someone changed nftables since seawall's commit")
+	}
+	if got := nftIn(t, ns, "", "-s", "list", "ruleset"); stripVolatile(got) != stripVolatile(want) {
+		t.Errorf("a tampered set was not repaired:\n%s", got)
 	}
 }
 
@@ -277,7 +303,7 @@ func TestBulkLoadCount(t *testing.T) {
 		t.Fatalf("merge produced %d ranges, want %d", len(set.Elements), n)
 	}
 	start := time.Now()
-	if err := c.Apply(&ruleset.Ruleset{Sets: []*ruleset.Set{set}}, nil); err != nil {
+	if _, err := c.Apply(&ruleset.Ruleset{Sets: []*ruleset.Set{set}}, nil, 0); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("applied in %v", time.Since(start))

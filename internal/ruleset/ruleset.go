@@ -270,23 +270,47 @@ var (
 // Jump returns a jump verdict.
 func Jump(chain string) Verdict { return Verdict{Kind: VerdictJump, Chain: chain} }
 
-// UnchangedSets names the sets that old and new define identically: same
-// key, flags and timeout, and — except for dynamic sets, whose elements the
-// packet path owns — the same elements. Applying new over a table that holds
-// old can leave these sets as they are.
+// UnchangedSets names the sets that a table holding old can keep when new
+// is applied over it: the leading run of sets that old and new define
+// identically — same name and position, key, flags, timeout and, except for
+// dynamic sets whose elements the packet path owns, the same elements. A
+// dynamic set also needs the same meters feeding it (a meter element carries
+// the limit it was created with). Only a leading run: the kernel lists sets
+// in creation order, and keeping a prefix keeps the listing in new's order.
 func UnchangedSets(old, new *Ruleset) map[string]bool {
 	if old == nil {
 		return nil
 	}
+	oldMeters, newMeters := meters(old), meters(new)
 	out := map[string]bool{}
-	for _, n := range new.Sets {
-		o := old.Set(n.Name)
-		if o == nil || o.Key != n.Key || o.Interval != n.Interval || o.Dynamic != n.Dynamic ||
-			o.Timeout != n.Timeout || o.Size != n.Size {
-			continue
+	for i, n := range new.Sets {
+		if i >= len(old.Sets) {
+			break
 		}
-		if n.Dynamic || slices.Equal(o.Elements, n.Elements) {
-			out[n.Name] = true
+		o := old.Sets[i]
+		if o.Name != n.Name || o.Key != n.Key || o.Interval != n.Interval || o.Dynamic != n.Dynamic ||
+			o.Timeout != n.Timeout || o.Size != n.Size {
+			break
+		}
+		if n.Dynamic && !slices.Equal(oldMeters[n.Name], newMeters[n.Name]) {
+			break
+		}
+		if !n.Dynamic && !slices.Equal(o.Elements, n.Elements) {
+			break
+		}
+		out[n.Name] = true
+	}
+	return out
+}
+
+// meters lists, per set, the limits of the meters that update it.
+func meters(rs *Ruleset) map[string][]Limit {
+	out := map[string][]Limit{}
+	for _, c := range rs.Chains {
+		for _, r := range c.Rules {
+			if r.Meter != nil {
+				out[r.Meter.Set] = append(out[r.Meter.Set], r.Meter.Limit)
+			}
 		}
 	}
 	return out

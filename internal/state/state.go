@@ -22,6 +22,9 @@ type Applied struct {
 	PolicyFile string           `json:"policy_file"`
 	PolicyHash string           `json:"policy_hash"`
 	Ruleset    *ruleset.Ruleset `json:"ruleset"`
+	// Gen is the nftables generation seawall's own commit produced; while
+	// the kernel still reports it, nobody else has changed anything.
+	Gen uint32 `json:"gen,omitempty"`
 }
 
 // Trial records an open confirm window: Next is in force until Deadline,
@@ -31,6 +34,7 @@ type Trial struct {
 	Deadline time.Time `json:"deadline"`
 	Prev     *Applied  `json:"prev,omitempty"`
 	Next     *Applied  `json:"next"`
+	Gen      uint32    `json:"gen,omitempty"` // generation after the window's commit
 }
 
 // Dir is a state directory.
@@ -85,6 +89,17 @@ func (d *Dir) SaveApplied(a *Applied) error {
 	if err := os.Rename(d.file(appliedFile), d.file(previousFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("could not keep the previous state: %w", err)
 	}
+	return writeJSON(d.file(appliedFile), a)
+}
+
+// RecordGen notes, in the applied record, the generation of a commit that
+// re-installed what it describes.
+func (d *Dir) RecordGen(gen uint32) error {
+	a, err := d.Applied()
+	if err != nil || a == nil {
+		return err
+	}
+	a.Gen = gen
 	return writeJSON(d.file(appliedFile), a)
 }
 
