@@ -32,9 +32,21 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "could not build seawall:", err)
 		os.Exit(1)
 	}
+	before := rootTables()
 	code := m.Run()
 	os.RemoveAll(dir)
+	if after := rootTables(); strings.Contains(after, "inet seawall") && !strings.Contains(before, "inet seawall") {
+		fmt.Fprintf(os.Stderr, "SAFETY: a test created table inet seawall in the root network namespace:\n%s", after)
+		code = 1
+	}
 	os.Exit(code)
+}
+
+// rootTables lists the root namespace's tables (read-only): a canary for a
+// test that changed the host's firewall instead of a lab namespace's.
+func rootTables() string {
+	out, _ := exec.Command("nft", "list", "tables").Output()
+	return string(out)
 }
 
 // world is one lab with seawall installed on its host namespace.

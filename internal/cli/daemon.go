@@ -28,7 +28,7 @@ that expire. SIGHUP reloads at once; SIGTERM stops it and leaves the rules.`,
 			if err != nil {
 				return err
 			}
-			conn, err := nft.Open(-1)
+			conn, err := nft.Open()
 			if err != nil {
 				return err
 			}

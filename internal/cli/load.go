@@ -60,7 +60,7 @@ func (a *app) openSession() (*session, error) {
 	if err != nil {
 		return nil, err
 	}
-	conn, err := nft.Open(-1)
+	conn, err := nft.Open()
 	if err != nil {
 		unlock()
 		return nil, err

@@ -54,7 +54,7 @@ as nft comments, of what changes compared with the live table.`,
 // planSummary compares the desired ruleset with what the kernel holds.
 func (a *app) planSummary(rs *ruleset.Ruleset) []string {
 	total := fmt.Sprintf("%d chains, %d rules, %d sets (%d ranges)", len(rs.Chains), rs.RuleCount(), len(rs.Sets), elementCount(rs))
-	conn, err := nft.Open(-1)
+	conn, err := nft.Open()
 	if err != nil {
 		return []string{"desired: " + total, fmt.Sprintf("live table unknown: %v", err)}
 	}

@@ -67,7 +67,7 @@ func (a *app) statusCommand() *cobra.Command {
 }
 
 func (a *app) status() (*statusReport, error) {
-	conn, err := nft.Open(-1)
+	conn, err := nft.Open()
 	if err != nil {
 		return nil, err
 	}

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"os"
+	"runtime"
 	"slices"
 
 	"github.com/google/nftables"
@@ -18,24 +20,55 @@ import (
 // CAP_NET_ADMIN.
 var ErrPermission = errors.New("permission denied by the kernel")
 
-// Conn talks to nftables in the network namespace the process runs in. It
-// only ever touches table inet seawall.
+// Conn talks to nftables in one network namespace. It only ever touches
+// table inet seawall.
 type Conn struct {
-	c *nftables.Conn
+	c    *nftables.Conn
+	nsFD int // owned duplicate of the namespace descriptor, or -1
 }
 
-// Open connects to nftables in the current network namespace, or in the
-// namespace whose file descriptor is netnsFD when that is not negative.
-func Open(netnsFD int) (*Conn, error) {
-	var opts []nftables.ConnOption
-	if netnsFD >= 0 {
-		opts = append(opts, nftables.WithNetNSFd(netnsFD))
-	}
-	c, err := nftables.New(opts...)
+// Open connects to nftables in the network namespace the process runs in.
+func Open() (*Conn, error) {
+	c, err := nftables.New()
 	if err != nil {
 		return nil, fmt.Errorf("could not open netlink socket: %w", classify(err))
 	}
-	return &Conn{c: c}, nil
+	return &Conn{c: c, nsFD: -1}, nil
+}
+
+// OpenNS connects to nftables in the network namespace that ns refers to
+// (/run/netns/NAME, /proc/PID/ns/net). It refuses the caller's own
+// namespace, so that a test meant for a scratch namespace cannot change
+// the host's firewall.
+//
+// The Conn works on its own duplicate of the descriptor: the netlink
+// library enters the namespace anew for every socket it opens, and a
+// descriptor closed underneath it (a garbage-collected *os.File) would be
+// reused for the library's handle on the current namespace — the caller's.
+// For the same reason the duplicate is never 0, which the library reads as
+// "the current namespace".
+func OpenNS(ns *os.File) (*Conn, error) {
+	var st, self unix.Stat_t
+	if err := unix.Fstat(int(ns.Fd()), &st); err != nil {
+		return nil, fmt.Errorf("could not stat namespace %s: %w", ns.Name(), err)
+	}
+	if err := unix.Stat("/proc/thread-self/ns/net", &self); err != nil {
+		return nil, fmt.Errorf("could not stat the current namespace: %w", err)
+	}
+	if st.Dev == self.Dev && st.Ino == self.Ino {
+		return nil, fmt.Errorf("refusing %s: it is the caller's own network namespace", ns.Name())
+	}
+	fd, err := unix.FcntlInt(ns.Fd(), unix.F_DUPFD_CLOEXEC, 3)
+	runtime.KeepAlive(ns)
+	if err != nil {
+		return nil, fmt.Errorf("could not duplicate namespace descriptor: %w", err)
+	}
+	c, err := nftables.New(nftables.WithNetNSFd(fd))
+	if err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("could not open netlink socket: %w", classify(err))
+	}
+	return &Conn{c: c, nsFD: fd}, nil
 }
 
 func classify(err error) error {
@@ -435,8 +468,15 @@ func maxAddr(a netip.Addr) netip.Addr {
 	return m
 }
 
-// Close releases the netlink socket.
-func (c *Conn) Close() error { return c.c.CloseLasting() }
+// Close releases the netlink socket and the namespace descriptor.
+func (c *Conn) Close() error {
+	err := c.c.CloseLasting()
+	if c.nsFD >= 0 {
+		unix.Close(c.nsFD)
+		c.nsFD = -1
+	}
+	return err
+}
 
 // Generation returns nftables' current generation id; every committed
 // transaction, by anyone, increments it.

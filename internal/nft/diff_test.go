@@ -14,9 +14,26 @@ import (
 	"github.com/seawall/seawall/internal/ruleset"
 )
 
-// testNS creates a network namespace for one test and returns its file
-// descriptor; the namespace is deleted when the test ends.
-func testNS(t *testing.T) (name string, fd int) {
+func TestMain(m *testing.M) {
+	before := rootTables()
+	code := m.Run()
+	if after := rootTables(); strings.Contains(after, "inet seawall") && !strings.Contains(before, "inet seawall") {
+		fmt.Fprintf(os.Stderr, "SAFETY: a test created table inet seawall in the root network namespace:\n%s", after)
+		code = 1
+	}
+	os.Exit(code)
+}
+
+// rootTables lists the root namespace's tables (read-only): a canary for a
+// test that changed the host's firewall instead of a scratch namespace's.
+func rootTables() string {
+	out, _ := exec.Command("nft", "list", "tables").Output()
+	return string(out)
+}
+
+// testNS creates a network namespace for one test and returns it open; the
+// namespace is deleted when the test ends.
+func testNS(t *testing.T) (name string, ns *os.File) {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root to create network namespaces")
@@ -36,7 +53,7 @@ func testNS(t *testing.T) (name string, fd int) {
 		f.Close()
 		exec.Command("ip", "netns", "del", name).Run()
 	})
-	return name, int(f.Fd())
+	return name, f
 }
 
 func nftIn(t *testing.T, ns string, stdin string, args ...string) string {
@@ -161,7 +178,7 @@ func TestDifferentialTextVsNetlink(t *testing.T) {
 	viaText := nftIn(t, nsText, "", "-s", "list", "ruleset")
 
 	nsNL, fd := testNS(t)
-	c, err := Open(fd)
+	c, err := OpenNS(fd)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -213,7 +230,7 @@ func TestApplyKeepingSets(t *testing.T) {
 	}
 
 	nsFresh, freshFD := testNS(t)
-	fresh, err := Open(freshFD)
+	fresh, err := OpenNS(freshFD)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -224,7 +241,7 @@ func TestApplyKeepingSets(t *testing.T) {
 	want := nftIn(t, nsFresh, "", "-s", "list", "ruleset")
 
 	ns, fd := testNS(t)
-	c, err := Open(fd)
+	c, err := OpenNS(fd)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -286,7 +303,7 @@ func blocks(listing string) string {
 // commit, and this test keeps it that way.
 func TestBulkLoadCount(t *testing.T) {
 	ns, fd := testNS(t)
-	c, err := Open(fd)
+	c, err := OpenNS(fd)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -329,5 +346,19 @@ func TestBulkLoadCount(t *testing.T) {
 	}
 	if got != n {
 		t.Fatalf("kernel holds %d elements after a bulk load of %d", got, n)
+	}
+}
+
+// TestOpenNSRefusesOwnNamespace: a Conn meant for a scratch namespace must
+// never land in the caller's own.
+func TestOpenNSRefusesOwnNamespace(t *testing.T) {
+	self, err := os.Open("/proc/thread-self/ns/net")
+	if err != nil {
+		t.Skip(err)
+	}
+	defer self.Close()
+	if c, err := OpenNS(self); err == nil {
+		c.Close()
+		t.Fatal("OpenNS accepted the caller's own network namespace")
 	}
 }
