@@ -228,10 +228,7 @@ func (a *app) rollbackCommand() *cobra.Command {
 				return err
 			}
 			if t != nil {
-				var prev *ruleset.Ruleset
-				if t.Prev != nil {
-					prev = t.Prev.Ruleset
-				}
+				prev := t.PrevRuleset()
 				gen, err := s.install(prev)
 				if err != nil {
 					return err

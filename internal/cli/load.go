@@ -103,10 +103,7 @@ func (s *session) settleTrial(now time.Time) (*state.Trial, error) {
 	if err != nil || t == nil || now.Before(t.Deadline) {
 		return nil, err
 	}
-	var prev *ruleset.Ruleset
-	if t.Prev != nil {
-		prev = t.Prev.Ruleset
-	}
+	prev := t.PrevRuleset()
 	gen, err := s.install(prev)
 	if err != nil {
 		return nil, err
@@ -125,10 +122,7 @@ func liveRuleset(dir *state.Dir) (*ruleset.Ruleset, *state.Applied, *state.Trial
 		return nil, nil, nil, err
 	}
 	if t != nil {
-		var prev *ruleset.Ruleset
-		if t.Prev != nil {
-			prev = t.Prev.Ruleset
-		}
+		prev := t.PrevRuleset()
 		return compile.ConfirmWindow(prev, t.Next.Ruleset, 0), t.Next, t, nil
 	}
 	a, err := dir.Applied()

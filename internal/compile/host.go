@@ -136,12 +136,7 @@ func (b *chainBuilder) malicious() {
 func (b *chainBuilder) redirectAccepts() {
 	c := b.c
 	for i, r := range c.p.Host.Redirects {
-		o := c.origin(r.Pos, fmt.Sprintf("host.redirect[%d]", i))
-		f := familyOf(r.To.Addr())
-		proto := uint8(ruleset.ProtoTCP)
-		if r.Port.Proto == policy.ProtoUDP {
-			proto = ruleset.ProtoUDP
-		}
+		o, f, proto := c.redirectTarget(i, r)
 		to := ruleset.Addr{Family: f, Dir: ruleset.Dst, Ranges: []ruleset.Element{{First: r.To.Addr(), Last: r.To.Addr()}}}
 		port := ruleset.Port{Proto: proto, Dir: ruleset.Dst, Ranges: []ruleset.PortRange{{First: r.To.Port(), Last: r.To.Port()}}}
 		b.add(c.rule(o, ruleset.Accept, to, port, ruleset.CtDNAT{OrigPort: r.Port.Ports[0].First}))

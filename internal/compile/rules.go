@@ -312,12 +312,7 @@ func (c *compiler) redirects() {
 	}
 	var rules []*ruleset.Rule
 	for i, r := range c.p.Host.Redirects {
-		o := c.origin(r.Pos, fmt.Sprintf("host.redirect[%d]", i))
-		f := familyOf(r.To.Addr())
-		proto := uint8(ruleset.ProtoTCP)
-		if r.Port.Proto == policy.ProtoUDP {
-			proto = ruleset.ProtoUDP
-		}
+		o, f, proto := c.redirectTarget(i, r)
 		// Only traffic addressed to the host itself: forwarded traffic (to
 		// containers, or already DNATed by Docker at the same priority)
 		// keeps its destination.
@@ -364,6 +359,17 @@ func (c *compiler) notMatchers(refs []policy.AddrRef, f ruleset.Family) []rulese
 		out = append(out, ruleset.NFProto{Family: f})
 	}
 	return out
+}
+
+// redirectTarget returns a redirect's origin, the family of its target and
+// its protocol number.
+func (c *compiler) redirectTarget(i int, r *policy.Redirect) (ruleset.Origin, ruleset.Family, uint8) {
+	o := c.origin(r.Pos, fmt.Sprintf("host.redirect[%d]", i))
+	proto := ruleset.ProtoTCP
+	if r.Port.Proto == policy.ProtoUDP {
+		proto = ruleset.ProtoUDP
+	}
+	return o, familyOf(r.To.Addr()), proto
 }
 
 func familyOf(a netip.Addr) ruleset.Family {

@@ -294,10 +294,7 @@ func (d *Daemon) recorded() (*ruleset.Ruleset, error) {
 		return nil, err
 	}
 	if t != nil {
-		var prev *ruleset.Ruleset
-		if t.Prev != nil {
-			prev = t.Prev.Ruleset
-		}
+		prev := t.PrevRuleset()
 		left := t.Deadline.Sub(d.cfg.Clock())
 		if left <= 0 {
 			return prev, nil

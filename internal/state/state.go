@@ -37,6 +37,15 @@ type Trial struct {
 	Gen      uint32    `json:"gen,omitempty"` // generation after the window's commit
 }
 
+// PrevRuleset is what the window falls back to: nil when there was no
+// table.
+func (t *Trial) PrevRuleset() *ruleset.Ruleset {
+	if t.Prev == nil {
+		return nil
+	}
+	return t.Prev.Ruleset
+}
+
 // Dir is a state directory.
 type Dir struct{ path string }
 
