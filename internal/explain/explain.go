@@ -78,11 +78,21 @@ func evalChain(rs *ruleset.Ruleset, c *ruleset.Chain, p Packet, depth int) (Resu
 		if !Matches(rs, r, p) {
 			continue
 		}
+		target := ""
 		switch r.Verdict.Kind {
 		case ruleset.VerdictNone:
 			continue
+		case ruleset.VerdictReturn:
+			return Result{}, false
 		case ruleset.VerdictJump:
-			sub := rs.Chain(r.Verdict.Chain)
+			target = r.Verdict.Chain
+		case ruleset.VerdictVmap:
+			if target = vmapTarget(rs, r.Verdict, p); target == "" {
+				continue
+			}
+		}
+		if target != "" {
+			sub := rs.Chain(target)
 			if sub == nil {
 				continue
 			}
@@ -183,6 +193,25 @@ func match(rs *ruleset.Ruleset, m ruleset.Match, p Packet) bool {
 		return false
 	}
 	return false
+}
+
+// vmapTarget looks the packet's address up in a verdict map and returns the
+// chain its element jumps to, or "".
+func vmapTarget(rs *ruleset.Ruleset, v ruleset.Verdict, p Packet) string {
+	m := rs.Set(v.Map)
+	if m == nil || p.Family != v.Family {
+		return ""
+	}
+	a := p.Src
+	if v.Dir == ruleset.Dst {
+		a = p.Dst
+	}
+	for _, e := range m.Elements {
+		if e.Contains(a) {
+			return e.Jump
+		}
+	}
+	return ""
 }
 
 func inRanges(rs []ruleset.Element, a netip.Addr) bool {

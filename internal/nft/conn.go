@@ -150,7 +150,7 @@ func (c *Conn) keepable(rs *ruleset.Ruleset, keep map[string]bool) (map[string]b
 		if want == nil || !keep[l.Name] || l.Anonymous {
 			continue
 		}
-		same := l.KeyType.Name == setKeyType(want.Key).Name && l.Interval == want.Interval &&
+		same := l.KeyType.Name == setKeyType(want.Key).Name && l.Interval == want.Interval && l.IsMap == want.Map &&
 			l.Dynamic == want.Dynamic && l.HasTimeout == (want.Timeout > 0 || hasElementTimeout(want)) &&
 			l.Timeout == want.Timeout
 		if same {
@@ -171,15 +171,17 @@ func (c *Conn) clearExcept(t *nftables.Table, kept map[string]bool) error {
 	if err != nil {
 		return fmt.Errorf("could not list sets: %w", classify(err))
 	}
+	// Rules go first (they use sets and jump to chains), then sets (map
+	// elements jump to chains), then chains.
 	c.c.FlushTable(t)
-	for _, ch := range chains {
-		if ch.Table.Name == ruleset.TableName {
-			c.c.DelChain(&nftables.Chain{Name: ch.Name, Table: t})
-		}
-	}
 	for _, s := range sets {
 		if !s.Anonymous && !kept[s.Name] {
 			c.c.DelSet(&nftables.Set{Name: s.Name, Table: t})
+		}
+	}
+	for _, ch := range chains {
+		if ch.Table.Name == ruleset.TableName {
+			c.c.DelChain(&nftables.Chain{Name: ch.Name, Table: t})
 		}
 	}
 	return nil
@@ -233,6 +235,13 @@ func setKeyType(k ruleset.SetKey) nftables.SetDatatype {
 	return nftables.TypeIPAddr
 }
 
+func mapDataType(s *ruleset.Set) nftables.SetDatatype {
+	if s.Map {
+		return nftables.TypeVerdict
+	}
+	return nftables.SetDatatype{}
+}
+
 func setElements(s *ruleset.Set, es []ruleset.Element) []nftables.SetElement {
 	if s.Key == ruleset.KeyNFProto {
 		out := make([]nftables.SetElement, 0, len(es))
@@ -246,7 +255,11 @@ func setElements(s *ruleset.Set, es []ruleset.Element) []nftables.SetElement {
 	}
 	out := make([]nftables.SetElement, 0, len(es))
 	for _, e := range es {
-		out = append(out, nftables.SetElement{Key: e.First.AsSlice(), Timeout: e.Timeout})
+		el := nftables.SetElement{Key: e.First.AsSlice(), Timeout: e.Timeout}
+		if e.Jump != "" {
+			el.VerdictData = &expr.Verdict{Kind: expr.VerdictJump, Chain: e.Jump}
+		}
+		out = append(out, el)
 	}
 	return out
 }
@@ -259,25 +272,10 @@ var hooks = map[ruleset.Hook]*nftables.ChainHook{
 	ruleset.HookPostrouting: nftables.ChainHookPostrouting,
 }
 
+// addContent queues the table's content: chains first (verdict map
+// elements jump to them), then sets with their elements (rules look them
+// up), then rules.
 func (c *Conn) addContent(t *nftables.Table, rs *ruleset.Ruleset, kept map[string]bool) error {
-	for _, s := range rs.Sets {
-		if kept[s.Name] {
-			continue
-		}
-		ns := &nftables.Set{
-			Table:      t,
-			Name:       s.Name,
-			KeyType:    setKeyType(s.Key),
-			Interval:   s.Interval,
-			Dynamic:    s.Dynamic,
-			HasTimeout: s.Timeout > 0 || hasElementTimeout(s),
-			Timeout:    s.Timeout,
-			Size:       s.Size,
-		}
-		if err := c.c.AddSet(ns, setElements(s, s.Elements)); err != nil {
-			return fmt.Errorf("could not add set %s: %w", s.Name, err)
-		}
-	}
 	chains := map[string]*nftables.Chain{}
 	for _, ch := range rs.Chains {
 		nc := &nftables.Chain{Name: ch.Name, Table: t}
@@ -295,6 +293,26 @@ func (c *Conn) addContent(t *nftables.Table, rs *ruleset.Ruleset, kept map[strin
 			nc.Policy = &pol
 		}
 		chains[ch.Name] = c.c.AddChain(nc)
+	}
+	for _, s := range rs.Sets {
+		if kept[s.Name] {
+			continue
+		}
+		ns := &nftables.Set{
+			Table:      t,
+			Name:       s.Name,
+			KeyType:    setKeyType(s.Key),
+			Interval:   s.Interval,
+			IsMap:      s.Map,
+			DataType:   mapDataType(s),
+			Dynamic:    s.Dynamic,
+			HasTimeout: s.Timeout > 0 || hasElementTimeout(s),
+			Timeout:    s.Timeout,
+			Size:       s.Size,
+		}
+		if err := c.c.AddSet(ns, setElements(s, s.Elements)); err != nil {
+			return fmt.Errorf("could not add set %s: %w", s.Name, err)
+		}
 	}
 	for _, ch := range rs.Chains {
 		for _, r := range ch.Rules {
@@ -498,7 +516,8 @@ func (c *Conn) ReplaceElements(sets []*ruleset.Set) (uint32, error) {
 	}
 	t := c.table()
 	for _, set := range sets {
-		s := &nftables.Set{Table: t, Name: set.Name, KeyType: setKeyType(set.Key), Interval: set.Interval}
+		s := &nftables.Set{Table: t, Name: set.Name, KeyType: setKeyType(set.Key), Interval: set.Interval,
+			IsMap: set.Map, DataType: mapDataType(set)}
 		c.c.FlushSet(s)
 		if len(set.Elements) == 0 {
 			continue

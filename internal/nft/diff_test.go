@@ -94,6 +94,10 @@ func sampleRuleset() *ruleset.Ruleset {
 			{Name: "empty_v6", Key: ruleset.KeyIPv6Addr, Interval: true},
 			{Name: "rl_v4", Key: ruleset.KeyIPv4Addr, Dynamic: true, Timeout: time.Minute, Size: 65535},
 			{Name: "window", Key: ruleset.KeyNFProto, Elements: []ruleset.Element{{Proto: v4, Timeout: 5 * time.Minute}, {Proto: v6, Timeout: 5 * time.Minute}}},
+			{Name: "ctr_in_v4", Key: ruleset.KeyIPv4Addr, Map: true, Elements: []ruleset.Element{
+				{First: netip.MustParseAddr("172.30.0.2"), Last: netip.MustParseAddr("172.30.0.2"), Jump: "sub"},
+				{First: netip.MustParseAddr("172.30.0.3"), Last: netip.MustParseAddr("172.30.0.3"), Jump: "sub"}}},
+			{Name: "ctr_out_v6", Key: ruleset.KeyIPv6Addr, Map: true},
 		},
 		Chains: []*ruleset.Chain{
 			{Name: "input", Base: &ruleset.Base{Type: ruleset.TypeFilter, Hook: ruleset.HookInput, Priority: 0, Policy: ruleset.Drop},
@@ -131,8 +135,12 @@ func sampleRuleset() *ruleset.Ruleset {
 					r(ruleset.Verdict{Kind: ruleset.VerdictReject, Reject: ruleset.RejectPortUnreach}),
 					r(ruleset.Verdict{Kind: ruleset.VerdictReject, Reject: ruleset.RejectAdminProhibited}),
 				}},
-			{Name: "sub", Rules: []*ruleset.Rule{r(ruleset.Drop)}},
-			{Name: "forward", Base: &ruleset.Base{Type: ruleset.TypeFilter, Hook: ruleset.HookForward, Priority: -10, Policy: ruleset.Accept}},
+			{Name: "sub", Rules: []*ruleset.Rule{r(ruleset.Return, ruleset.L4Proto{Proto: ruleset.ProtoUDP}), r(ruleset.Drop)}},
+			{Name: "forward", Base: &ruleset.Base{Type: ruleset.TypeFilter, Hook: ruleset.HookForward, Priority: -10, Policy: ruleset.Accept},
+				Rules: []*ruleset.Rule{
+					r(ruleset.Vmap(v4, ruleset.Dst, "ctr_in_v4")),
+					r(ruleset.Vmap(v6, ruleset.Src, "ctr_out_v6")),
+				}},
 			{Name: "prerouting", Base: &ruleset.Base{Type: ruleset.TypeNAT, Hook: ruleset.HookPrerouting, Priority: -100, Policy: ruleset.Accept},
 				Rules: []*ruleset.Rule{
 					r(ruleset.Verdict{Kind: ruleset.VerdictDNAT, To: netip.MustParseAddrPort("172.31.0.4:8022")}, ruleset.LocalDst{}, tcp22, ruleset.Addr{Family: v4, Dir: ruleset.Src, Set: "office_v4", Neg: true}),

@@ -348,6 +348,19 @@ func (b *exprBuilder) verdict(v ruleset.Verdict) error {
 		b.add(&expr.Verdict{Kind: expr.VerdictDrop})
 	case ruleset.VerdictJump:
 		b.add(&expr.Verdict{Kind: expr.VerdictJump, Chain: v.Chain})
+	case ruleset.VerdictReturn:
+		b.add(&expr.Verdict{Kind: expr.VerdictReturn})
+	case ruleset.VerdictVmap:
+		b.needNFProto(v.Family)
+		off, size := uint32(12), uint32(4)
+		if v.Family == ruleset.IPv6 {
+			off, size = 8, 16
+		}
+		if v.Dir == ruleset.Dst {
+			off += size
+		}
+		b.add(&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: off, Len: size},
+			&expr.Lookup{SourceRegister: 1, SetName: v.Map, DestRegister: 0, IsDestRegSet: true})
 	case ruleset.VerdictReject:
 		switch v.Reject {
 		case ruleset.RejectTCPReset:

@@ -53,7 +53,11 @@ func Table(rs *ruleset.Ruleset) string {
 }
 
 func writeSet(b *strings.Builder, s *ruleset.Set) {
-	fmt.Fprintf(b, "\tset %s {\n\t\ttype %s\n", s.Name, keyTypeName(s.Key))
+	if s.Map {
+		fmt.Fprintf(b, "\tmap %s {\n\t\ttype %s : verdict\n", s.Name, keyTypeName(s.Key))
+	} else {
+		fmt.Fprintf(b, "\tset %s {\n\t\ttype %s\n", s.Name, keyTypeName(s.Key))
+	}
 	if s.Size > 0 {
 		fmt.Fprintf(b, "\t\tsize %d\n", s.Size)
 	}
@@ -116,6 +120,9 @@ func elementText(k ruleset.SetKey, e ruleset.Element) string {
 	}
 	if e.Timeout > 0 {
 		s += " timeout " + duration(e.Timeout)
+	}
+	if e.Jump != "" {
+		s += " : jump " + e.Jump
 	}
 	return s
 }
@@ -283,6 +290,10 @@ func verdictText(v ruleset.Verdict) string {
 		return "reject with icmpx type port-unreachable"
 	case ruleset.VerdictJump:
 		return "jump " + v.Chain
+	case ruleset.VerdictReturn:
+		return "return"
+	case ruleset.VerdictVmap:
+		return fmt.Sprintf("%s %s vmap @%s", l3Name(v.Family), dirName(v.Dir, "saddr", "daddr"), v.Map)
 	case ruleset.VerdictDNAT:
 		if v.To.Addr().Is4() {
 			return fmt.Sprintf("dnat ip to %s", v.To)

@@ -143,6 +143,9 @@ func (e Element) MarshalJSON() ([]byte, error) {
 	if e.Timeout > 0 {
 		s += " timeout=" + e.Timeout.String()
 	}
+	if e.Jump != "" {
+		s += " jump=" + e.Jump
+	}
 	return json.Marshal(s)
 }
 
@@ -153,6 +156,9 @@ func (e *Element) UnmarshalJSON(b []byte) error {
 		return err
 	}
 	*e = Element{}
+	if i := strings.Index(s, " jump="); i >= 0 {
+		e.Jump, s = s[i+len(" jump="):], s[:i]
+	}
 	if i := strings.Index(s, " timeout="); i >= 0 {
 		d, err := time.ParseDuration(s[i+len(" timeout="):])
 		if err != nil {
@@ -182,7 +188,7 @@ func (e *Element) UnmarshalJSON(b []byte) error {
 		if err != nil {
 			return fmt.Errorf("element %q: %w", s, err)
 		}
-		*e = Element{First: RangeOf(p).First, Last: RangeOf(p).Last, Timeout: e.Timeout}
+		*e = Element{First: RangeOf(p).First, Last: RangeOf(p).Last, Timeout: e.Timeout, Jump: e.Jump}
 		return nil
 	}
 	a, err := netip.ParseAddr(s)

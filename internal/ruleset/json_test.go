@@ -16,6 +16,7 @@ func TestElementJSON(t *testing.T) {
 		{First: a("2001:db8::"), Last: a("2001:db8::ffff")},
 		{Proto: IPv6, Timeout: 90 * time.Second},
 		{First: a("192.0.2.9"), Last: a("192.0.2.9"), Timeout: time.Hour},
+		{First: a("172.30.0.2"), Last: a("172.30.0.2"), Jump: "ctr_in_web"},
 	} {
 		b, err := json.Marshal(e)
 		if err != nil {

@@ -130,6 +130,7 @@ type Set struct {
 	Name     string        `json:"name"`
 	Key      SetKey        `json:"key"`
 	Interval bool          `json:"interval,omitempty"` // elements are address ranges
+	Map      bool          `json:"map,omitempty"`      // a verdict map: each element jumps to a chain
 	Dynamic  bool          `json:"dynamic,omitempty"`  // updated from the packet path
 	Timeout  time.Duration `json:"timeout,omitempty"`  // default element timeout; enables "flags timeout"
 	Size     uint32        `json:"size,omitempty"`     // maximum element count (dynamic sets)
@@ -138,12 +139,14 @@ type Set struct {
 }
 
 // Element is one set element: an address range for address sets (First ==
-// Last for a single address) or a family for nf_proto sets.
+// Last for a single address) or a family for nf_proto sets. In a verdict
+// map, Jump names the chain the element's key jumps to.
 type Element struct {
 	First   netip.Addr    `json:"first,omitzero"`
 	Last    netip.Addr    `json:"last,omitzero"`
 	Proto   Family        `json:"proto,omitempty"`
 	Timeout time.Duration `json:"timeout,omitempty"`
+	Jump    string        `json:"jump,omitempty"`
 }
 
 // ChainType is the type of a base chain.
@@ -241,6 +244,8 @@ const (
 	VerdictReject                    // reject, see RejectKind
 	VerdictJump                      // jump to Chain
 	VerdictDNAT                      // destination NAT to To
+	VerdictReturn                    // return to the calling chain
+	VerdictVmap                      // look the address up in verdict map Map
 )
 
 // RejectKind is how a rejected packet is answered.
@@ -259,6 +264,11 @@ type Verdict struct {
 	Reject RejectKind     `json:"reject,omitempty"`
 	Chain  string         `json:"chain,omitempty"`
 	To     netip.AddrPort `json:"to,omitzero"`
+	// For VerdictVmap: the packet's source or destination address of
+	// Family is looked up in map Map; no element means no verdict.
+	Map    string `json:"map,omitempty"`
+	Family Family `json:"family,omitempty"`
+	Dir    Dir    `json:"dir,omitempty"`
 }
 
 // Common verdicts.
@@ -266,6 +276,15 @@ var (
 	Accept = Verdict{Kind: VerdictAccept}
 	Drop   = Verdict{Kind: VerdictDrop}
 )
+
+// Return is the return verdict.
+var Return = Verdict{Kind: VerdictReturn}
+
+// Vmap returns a verdict that dispatches on an address through a verdict
+// map.
+func Vmap(f Family, d Dir, m string) Verdict {
+	return Verdict{Kind: VerdictVmap, Family: f, Dir: d, Map: m}
+}
 
 // Jump returns a jump verdict.
 func Jump(chain string) Verdict { return Verdict{Kind: VerdictJump, Chain: chain} }
@@ -292,7 +311,9 @@ func UnchangedSets(old, new *Ruleset) map[string]bool {
 			o.Timeout != n.Timeout || o.Size != n.Size {
 			break
 		}
-		if n.Dynamic && !slices.Equal(oldMeters[n.Name], newMeters[n.Name]) {
+		// Verdict maps are never kept: their elements reference chains,
+		// which a re-apply re-creates.
+		if n.Map || (n.Dynamic && !slices.Equal(oldMeters[n.Name], newMeters[n.Name])) {
 			break
 		}
 		if !n.Dynamic && !slices.Equal(o.Elements, n.Elements) {

@@ -1,0 +1,251 @@
+// Command testserver is the program inside dockerlab's test image (an
+// image built FROM scratch that holds only this static binary, as
+// /server). It has two modes:
+//
+//	server serve [-name NAME] [-tcp :80,:443] [-udp :53]
+//	server dial [-udp] [-timeout 500ms] [-from ADDR] ADDR:PORT
+//
+// serve listens on every given port and answers each TCP connection and
+// each UDP datagram with the banner "NAME:PORT\n" (the format of
+// netlab.Banner), NAME defaulting to the hostname. A TCP connection is then
+// half-closed. Once every socket is bound it prints "ready" on stdout, so a
+// caller can wait for that line in the container's log. With no ports it
+// just idles, which keeps a container alive for dial. It exits on SIGTERM
+// or SIGINT.
+//
+// dial makes one probe and prints one line: "open BANNER", "refused",
+// "unreachable REASON", "dropped" or "error REASON" (the verdicts of
+// netlab.Verdict). It exits 0 whenever the probe ran, whatever the
+// verdict, and 2 on a usage error.
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+func main() {
+	if len(os.Args) < 2 {
+		usage()
+	}
+	switch os.Args[1] {
+	case "serve":
+		serve(os.Args[2:])
+	case "dial":
+		dial(os.Args[2:])
+	default:
+		usage()
+	}
+}
+
+func usage() {
+	fmt.Fprintln(os.Stderr, "usage: server serve [-name NAME] [-tcp :80,...] [-udp :53,...]")
+	fmt.Fprintln(os.Stderr, "       server dial [-udp] [-timeout 500ms] [-from ADDR] ADDR:PORT")
+	os.Exit(2)
+}
+
+// ioTimeout bounds how long serve spends on one TCP client.
+const ioTimeout = 2 * time.Second
+
+func serve(args []string) {
+	fs := flag.NewFlagSet("serve", flag.ExitOnError)
+	name := fs.String("name", "", "name in the banner (default: the hostname)")
+	tcp := fs.String("tcp", "", "comma-separated TCP listen addresses, e.g. :80,:443")
+	udp := fs.String("udp", "", "comma-separated UDP listen addresses, e.g. :53")
+	_ = fs.Parse(args)
+	if fs.NArg() != 0 {
+		usage()
+	}
+	if *name == "" {
+		h, err := os.Hostname()
+		if err != nil {
+			fatal("could not read hostname: %v", err)
+		}
+		*name = h
+	}
+	for _, addr := range split(*tcp) {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			fatal("could not listen on tcp %s: %v", addr, err)
+		}
+		banner := []byte(*name + ":" + strconv.Itoa(ln.Addr().(*net.TCPAddr).Port) + "\n")
+		go acceptLoop(ln, banner)
+	}
+	for _, addr := range split(*udp) {
+		c, err := net.ListenPacket("udp", addr)
+		if err != nil {
+			fatal("could not listen on udp %s: %v", addr, err)
+		}
+		banner := []byte(*name + ":" + strconv.Itoa(c.LocalAddr().(*net.UDPAddr).Port) + "\n")
+		go answerLoop(c, banner)
+	}
+	fmt.Println("ready")
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+	<-sig
+}
+
+func split(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func acceptLoop(ln net.Listener, banner []byte) {
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			continue
+		}
+		go func() {
+			defer c.Close()
+			_ = c.SetDeadline(time.Now().Add(ioTimeout))
+			if _, err := c.Write(banner); err != nil {
+				return
+			}
+			// Half-close and wait for the client's FIN, so that the
+			// connection ends cleanly rather than with a reset.
+			_ = c.(*net.TCPConn).CloseWrite()
+			_, _ = io.Copy(io.Discard, c)
+		}()
+	}
+}
+
+func answerLoop(c net.PacketConn, banner []byte) {
+	buf := make([]byte, 2048)
+	for {
+		_, from, err := c.ReadFrom(buf)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			continue
+		}
+		_, _ = c.WriteTo(banner, from)
+	}
+}
+
+func dial(args []string) {
+	fs := flag.NewFlagSet("dial", flag.ExitOnError)
+	udp := fs.Bool("udp", false, "send a UDP datagram instead of connecting over TCP")
+	timeout := fs.Duration("timeout", 500*time.Millisecond, "how long to wait for an answer")
+	from := fs.String("from", "", "source address to bind")
+	_ = fs.Parse(args)
+	if fs.NArg() != 1 {
+		usage()
+	}
+	verdict, detail := probe(fs.Arg(0), *udp, *from, *timeout)
+	if detail != "" {
+		fmt.Println(verdict, detail)
+	} else {
+		fmt.Println(verdict)
+	}
+}
+
+// probe dials dst once and returns a verdict and its detail (the banner
+// for "open", a reason for "unreachable" and "error").
+func probe(dst string, udp bool, from string, timeout time.Duration) (string, string) {
+	network := "tcp"
+	if udp {
+		network = "udp"
+	}
+	d := net.Dialer{Timeout: timeout, Control: recvErr}
+	if from != "" {
+		ip := net.ParseIP(from)
+		if ip == nil {
+			return "error", "invalid -from address " + from
+		}
+		if udp {
+			d.LocalAddr = &net.UDPAddr{IP: ip}
+		} else {
+			d.LocalAddr = &net.TCPAddr{IP: ip}
+		}
+	}
+	deadline := time.Now().Add(timeout)
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	defer cancel()
+	c, err := d.DialContext(ctx, network, dst)
+	if err != nil {
+		return classify(err)
+	}
+	defer c.Close()
+	if udp {
+		_ = c.SetDeadline(deadline)
+		if _, err := c.Write([]byte("dockerlab probe\n")); err != nil {
+			return classify(err)
+		}
+		buf := make([]byte, 256)
+		n, err := c.Read(buf)
+		if err != nil {
+			return classify(err)
+		}
+		return "open", strings.TrimSpace(string(buf[:n]))
+	}
+	// Connected: the port is open, whatever comes next. The banner read
+	// gets its own timeout.
+	_ = c.SetReadDeadline(time.Now().Add(timeout))
+	line, _ := bufio.NewReader(io.LimitReader(c, 256)).ReadString('\n')
+	return "open", strings.TrimSpace(line)
+}
+
+// recvErr sets IP_RECVERR / IPV6_RECVERR. Between namespaces of one
+// machine an ICMP error answering a SYN often arrives while connect(2)
+// still owns the socket; the kernel then keeps it as a soft error and only
+// retries later. With RECVERR the error is also queued, which wakes the
+// poller at once, and SO_ERROR reports the soft error.
+func recvErr(network, _ string, rc syscall.RawConn) error {
+	level, opt := unix.IPPROTO_IP, unix.IP_RECVERR
+	if strings.HasSuffix(network, "6") {
+		level, opt = unix.IPPROTO_IPV6, unix.IPV6_RECVERR
+	}
+	var serr error
+	if err := rc.Control(func(fd uintptr) { serr = unix.SetsockoptInt(int(fd), level, opt, 1) }); err != nil {
+		return err
+	}
+	return serr
+}
+
+func classify(err error) (string, string) {
+	var nerr net.Error
+	var errno syscall.Errno
+	switch {
+	case errors.Is(err, os.ErrDeadlineExceeded), errors.Is(err, context.DeadlineExceeded),
+		errors.As(err, &nerr) && nerr.Timeout():
+		return "dropped", ""
+	case errors.As(err, &errno):
+		switch errno {
+		case unix.ECONNREFUSED, unix.ECONNRESET:
+			return "refused", ""
+		case unix.EHOSTUNREACH, unix.ENETUNREACH, unix.EACCES, unix.EHOSTDOWN, unix.ENONET, unix.EPROTO:
+			return "unreachable", errno.Error()
+		case unix.EPERM, unix.ETIMEDOUT:
+			return "dropped", ""
+		}
+	}
+	return "error", err.Error()
+}
+
+func fatal(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "server: "+format+"\n", args...)
+	os.Exit(1)
+}
