@@ -185,27 +185,25 @@ func (d *Daemon) reload() error {
 	if err != nil {
 		return err
 	}
-	// Only when nothing but seawall committed since its last commit is the
-	// live table known to be what the record says; otherwise re-apply all.
-	untouched := false
-	if exists && applied != nil && applied.Gen != 0 {
-		gen, err := d.cfg.Kernel.Generation()
-		if err != nil {
-			return err
-		}
-		untouched = gen == applied.Gen
-	}
-	if untouched {
+	// A change of set contents only is sent as element updates: each
+	// changed set is flushed and refilled in one transaction, which leaves
+	// it exactly as desired whatever happened to it meanwhile (so, unlike
+	// keeping sets, this needs no generation check; Docker commits to
+	// nftables on every container start). If a set has gone missing, the
+	// table is re-applied in full.
+	if exists && applied != nil {
 		if changed, ok := onlySetsDiffer(applied.Ruleset, rs); ok {
 			if len(changed) == 0 {
 				d.cfg.Log.Info("policy unchanged", "file", p.File)
 				return nil
 			}
-			if next.Gen, err = d.cfg.Kernel.ReplaceElements(changed); err != nil {
-				return err
+			gen, err := d.cfg.Kernel.ReplaceElements(changed)
+			if err == nil {
+				next.Gen = gen
+				d.cfg.Log.Info("updated set contents", "sets", setNames(changed))
+				return d.cfg.State.SaveApplied(next)
 			}
-			d.cfg.Log.Info("updated set contents", "sets", setNames(changed))
-			return d.cfg.State.SaveApplied(next)
+			d.cfg.Log.Warn("could not update sets in place; re-applying the table", "err", err)
 		}
 	}
 	start := time.Now()
