@@ -38,7 +38,6 @@ type Kernel interface {
 	Apply(rs *ruleset.Ruleset, keep map[string]bool, gen uint32) (uint32, error)
 	Delete() error
 	Exists() (bool, error)
-	Generation() (uint32, error)
 	ReplaceElements([]*ruleset.Set) (uint32, error)
 }
 

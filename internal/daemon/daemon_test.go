@@ -32,9 +32,8 @@ func (k *fakeKernel) Apply(rs *ruleset.Ruleset, keep map[string]bool, gen uint32
 	k.gen++
 	return k.gen, nil
 }
-func (k *fakeKernel) Delete() error               { k.table = nil; k.gen++; return nil }
-func (k *fakeKernel) Exists() (bool, error)       { return k.table != nil, nil }
-func (k *fakeKernel) Generation() (uint32, error) { return k.gen, nil }
+func (k *fakeKernel) Delete() error         { k.table = nil; k.gen++; return nil }
+func (k *fakeKernel) Exists() (bool, error) { return k.table != nil, nil }
 func (k *fakeKernel) ReplaceElements(ss []*ruleset.Set) (uint32, error) {
 	k.updates = append(k.updates, setNames(ss))
 	k.gen++
