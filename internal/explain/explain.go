@@ -182,6 +182,10 @@ func match(rs *ruleset.Ruleset, m ruleset.Match, p Packet) bool {
 		return p.Family == ruleset.IPv6 && p.HopLimit == m.Value
 	case ruleset.LocalDst:
 		return p.DstLocal
+	case ruleset.DNATed:
+		return (p.OrigDstPort != 0) != m.Neg
+	case ruleset.OrigPort:
+		return p.Proto == m.Proto && p.OrigDstPort != 0 && m.Range.First <= p.OrigDstPort && p.OrigDstPort <= m.Range.Last
 	case ruleset.InSet:
 		if s := rs.Set(m.Set); s != nil {
 			for _, e := range s.Elements {

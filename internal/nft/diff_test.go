@@ -139,6 +139,9 @@ func sampleRuleset() *ruleset.Ruleset {
 			{Name: "forward", Base: &ruleset.Base{Type: ruleset.TypeFilter, Hook: ruleset.HookForward, Priority: -10, Policy: ruleset.Accept},
 				Rules: []*ruleset.Rule{
 					r(ruleset.Vmap(v4, ruleset.Dst, "ctr_in_v4")),
+					r(ruleset.Accept, ruleset.DNATed{Neg: true}, ruleset.Port{Proto: ruleset.ProtoTCP, Dir: ruleset.Dst, Ranges: []ruleset.PortRange{{First: 5432, Last: 5432}}}),
+					r(ruleset.Accept, ruleset.DNATed{}, ruleset.OrigPort{Proto: ruleset.ProtoTCP, Range: ruleset.PortRange{First: 443, Last: 443}}),
+					r(ruleset.Accept, ruleset.DNATed{}, ruleset.OrigPort{Proto: ruleset.ProtoUDP, Range: ruleset.PortRange{First: 8000, Last: 8100}}),
 					r(ruleset.Vmap(v6, ruleset.Src, "ctr_out_v6")),
 				}},
 			{Name: "prerouting", Base: &ruleset.Base{Type: ruleset.TypeNAT, Hook: ruleset.HookPrerouting, Priority: -100, Policy: ruleset.Accept},

@@ -133,6 +133,21 @@ func (b *exprBuilder) match(m ruleset.Match) error {
 		b.needNFProto(ruleset.IPv6)
 		b.add(&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: 7, Len: 1})
 		b.cmp(expr.CmpOpEq, []byte{m.Value})
+	case ruleset.DNATed:
+		b.add(&expr.Ct{Register: 1, Key: expr.CtKeySTATUS})
+		b.add(&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4,
+			Mask: binary.NativeEndian.AppendUint32(nil, 0x20), Xor: make([]byte, 4)}) // IPS_DST_NAT
+		op := expr.CmpOpNeq
+		if m.Neg {
+			op = expr.CmpOpEq
+		}
+		b.cmp(op, make([]byte, 4))
+	case ruleset.OrigPort:
+		b.add(&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1})
+		b.cmp(expr.CmpOpEq, []byte{m.Proto})
+		b.l4proto = m.Proto
+		b.add(&expr.Ct{Register: 1, Key: expr.CtKeyPROTODST, Direction: 0, OptDirection: true})
+		return b.ports([]ruleset.PortRange{m.Range})
 	case ruleset.LocalDst:
 		b.add(&expr.Fib{Register: 1, FlagDADDR: true, ResultADDRTYPE: true})
 		b.cmp(expr.CmpOpEq, binary.NativeEndian.AppendUint32(nil, unix.RTN_LOCAL))

@@ -376,6 +376,13 @@ func matchText(m ruleset.Match) string {
 		return "meta nfproto @" + m.Set
 	case ruleset.LocalDst:
 		return "fib daddr type local"
+	case ruleset.DNATed:
+		if m.Neg {
+			return "ct status & dnat == 0"
+		}
+		return "ct status dnat"
+	case ruleset.OrigPort:
+		return fmt.Sprintf("meta l4proto %s ct original proto-dst %s", protoName(m.Proto), portsText([]ruleset.PortRange{m.Range}))
 	}
 	panic(fmt.Sprintf("nft: unknown match %T", m))
 }

@@ -39,6 +39,10 @@ func matchName(m Match) string {
 		return "inset"
 	case LocalDst:
 		return "localdst"
+	case DNATed:
+		return "dnated"
+	case OrigPort:
+		return "origport"
 	}
 	panic(fmt.Sprintf("ruleset: unknown match %T", m))
 }
@@ -69,6 +73,10 @@ func decodeMatch(name string, raw json.RawMessage) (Match, error) {
 		return decodeAs[InSet](raw)
 	case "localdst":
 		return decodeAs[LocalDst](raw)
+	case "dnated":
+		return decodeAs[DNATed](raw)
+	case "origport":
+		return decodeAs[OrigPort](raw)
 	}
 	return nil, fmt.Errorf("unknown match type %q", name)
 }

@@ -74,6 +74,18 @@ type CtState struct{ States uint32 }
 // whose original destination port was OrigPort.
 type CtDNAT struct{ OrigPort uint16 }
 
+// DNATed matches packets of connections that were destination-NATed (Neg:
+// that were not) — how ingress rules tell a published port (the client
+// dialled the host) from a direct connection to a container.
+type DNATed struct{ Neg bool }
+
+// OrigPort matches the destination port the client originally dialled,
+// before any DNAT (ct original proto-dst), for one protocol.
+type OrigPort struct {
+	Proto uint8
+	Range PortRange
+}
+
 // TCP flag bits.
 const (
 	TCPFin uint8 = 0x01
@@ -120,6 +132,8 @@ func (ICMPType) isMatch() {}
 func (HopLimit) isMatch() {}
 func (InSet) isMatch()    {}
 func (LocalDst) isMatch() {}
+func (DNATed) isMatch()   {}
+func (OrigPort) isMatch() {}
 
 // Contains reports whether a lies within the element's range.
 func (e Element) Contains(a netip.Addr) bool {
