@@ -2,13 +2,15 @@
 // image built FROM scratch that holds only this static binary, as
 // /server). It has two modes:
 //
-//	server serve [-name NAME] [-tcp :80,:443] [-udp :53]
+//	server serve [-name NAME] [-peer] [-tcp :80,:443] [-udp :53]
 //	server dial [-udp] [-timeout 500ms] [-from ADDR] ADDR:PORT
 //
 // serve listens on every given port and answers each TCP connection and
 // each UDP datagram with the banner "NAME:PORT\n" (the format of
 // netlab.Banner), NAME defaulting to the hostname. A TCP connection is then
-// half-closed. Once every socket is bound it prints "ready" on stdout, so a
+// half-closed. With -peer the banner is "NAME:PORT PEER\n", PEER being the
+// client's address as the server sees it (which tells, say, docker-proxy
+// from DNAT). Once every socket is bound it prints "ready" on stdout, so a
 // caller can wait for that line in the container's log. With no ports it
 // just idles, which keeps a container alive for dial. It exits on SIGTERM
 // or SIGINT.
@@ -52,7 +54,7 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: server serve [-name NAME] [-tcp :80,...] [-udp :53,...]")
+	fmt.Fprintln(os.Stderr, "usage: server serve [-name NAME] [-peer] [-tcp :80,...] [-udp :53,...]")
 	fmt.Fprintln(os.Stderr, "       server dial [-udp] [-timeout 500ms] [-from ADDR] ADDR:PORT")
 	os.Exit(2)
 }
@@ -65,6 +67,7 @@ func serve(args []string) {
 	name := fs.String("name", "", "name in the banner (default: the hostname)")
 	tcp := fs.String("tcp", "", "comma-separated TCP listen addresses, e.g. :80,:443")
 	udp := fs.String("udp", "", "comma-separated UDP listen addresses, e.g. :53")
+	peer := fs.Bool("peer", false, "append the client's address to the banner")
 	_ = fs.Parse(args)
 	if fs.NArg() != 0 {
 		usage()
@@ -81,16 +84,14 @@ func serve(args []string) {
 		if err != nil {
 			fatal("could not listen on tcp %s: %v", addr, err)
 		}
-		banner := []byte(*name + ":" + strconv.Itoa(ln.Addr().(*net.TCPAddr).Port) + "\n")
-		go acceptLoop(ln, banner)
+		go acceptLoop(ln, *name+":"+strconv.Itoa(ln.Addr().(*net.TCPAddr).Port), *peer)
 	}
 	for _, addr := range split(*udp) {
 		c, err := net.ListenPacket("udp", addr)
 		if err != nil {
 			fatal("could not listen on udp %s: %v", addr, err)
 		}
-		banner := []byte(*name + ":" + strconv.Itoa(c.LocalAddr().(*net.UDPAddr).Port) + "\n")
-		go answerLoop(c, banner)
+		go answerLoop(c, *name+":"+strconv.Itoa(c.LocalAddr().(*net.UDPAddr).Port), *peer)
 	}
 	fmt.Println("ready")
 	sig := make(chan os.Signal, 1)
@@ -108,7 +109,19 @@ func split(s string) []string {
 	return out
 }
 
-func acceptLoop(ln net.Listener, banner []byte) {
+// banner returns the line for a client at addr.
+func banner(base string, addr net.Addr, peer bool) []byte {
+	if !peer {
+		return []byte(base + "\n")
+	}
+	host, _, err := net.SplitHostPort(addr.String())
+	if err != nil {
+		host = addr.String()
+	}
+	return []byte(base + " " + host + "\n")
+}
+
+func acceptLoop(ln net.Listener, base string, peer bool) {
 	for {
 		c, err := ln.Accept()
 		if err != nil {
@@ -120,7 +133,7 @@ func acceptLoop(ln net.Listener, banner []byte) {
 		go func() {
 			defer c.Close()
 			_ = c.SetDeadline(time.Now().Add(ioTimeout))
-			if _, err := c.Write(banner); err != nil {
+			if _, err := c.Write(banner(base, c.RemoteAddr(), peer)); err != nil {
 				return
 			}
 			// Half-close and wait for the client's FIN, so that the
@@ -131,7 +144,7 @@ func acceptLoop(ln net.Listener, banner []byte) {
 	}
 }
 
-func answerLoop(c net.PacketConn, banner []byte) {
+func answerLoop(c net.PacketConn, base string, peer bool) {
 	buf := make([]byte, 2048)
 	for {
 		_, from, err := c.ReadFrom(buf)
@@ -141,7 +154,7 @@ func answerLoop(c net.PacketConn, banner []byte) {
 			}
 			continue
 		}
-		_, _ = c.WriteTo(banner, from)
+		_, _ = c.WriteTo(banner(base, from, peer), from)
 	}
 }
 
