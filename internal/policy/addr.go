@@ -18,6 +18,22 @@ type pendingRefs struct {
 
 const addrWhat = "an address, CIDR, group or set name"
 
+// containerPrefix starts a container reference, container:NAME.
+const containerPrefix = "container:"
+
+// Messages for address kinds used where they are not allowed.
+const (
+	msgDNSNotEgress    = "DNS names are only allowed as destinations of egress rules"
+	msgContainerNoRule = "container references are only allowed in the from and to of rules"
+)
+
+// addrOpts says which kinds of address a list may hold besides addresses,
+// CIDRs and group and set names.
+type addrOpts struct {
+	container bool // container:NAME
+	dns       bool // DNS names: only the destinations of egress rules
+}
+
 // validName reports whether s can name a group or set:
 // ^[a-zA-Z][a-zA-Z0-9_-]{0,39}$.
 func validName(s string) bool {
@@ -26,7 +42,7 @@ func validName(s string) bool {
 	}
 	for i := 1; i < len(s); i++ {
 		c := s[i]
-		if !isLetter(c) && !('0' <= c && c <= '9') && c != '_' && c != '-' {
+		if !isLetter(c) && !isDigit(c) && c != '_' && c != '-' {
 			return false
 		}
 	}
@@ -66,23 +82,51 @@ func parseLiteral(s string) (netip.Prefix, string) {
 	return netip.PrefixFrom(a, a.BitLen()), ""
 }
 
-// addr parses one address, CIDR or name. Names are GroupRef until resolve
-// knows better.
-func (ps *parser) addr(it strItem) (AddrRef, bool) {
-	if validName(it.s) {
-		return AddrRef{Kind: GroupRef, Name: it.s, Pos: it.pos}, true
+// parseAddr parses one address, CIDR, name, container:NAME or DNS name,
+// returning a message on failure. Names are GroupRef until resolve knows
+// better. The kinds o leaves out are errors.
+func parseAddr(s string, pos Pos, o addrOpts) (AddrRef, string) {
+	if name, ok := strings.CutPrefix(s, containerPrefix); ok {
+		if !o.container {
+			return AddrRef{}, msgContainerNoRule
+		}
+		if msg := checkContainerName(name); msg != "" {
+			return AddrRef{}, msg
+		}
+		return AddrRef{Kind: ContainerRef, Name: name, Pos: pos}, ""
 	}
-	p, msg := parseLiteral(it.s)
+	if validName(s) {
+		return AddrRef{Kind: GroupRef, Name: s, Pos: pos}, ""
+	}
+	p, msg := parseLiteral(s)
+	if msg == "" {
+		return AddrRef{Kind: Literal, Prefix: p, Pos: pos}, ""
+	}
+	if looksLikeDNSName(s) {
+		if dmsg := checkDNSName(s); dmsg != "" {
+			return AddrRef{}, dmsg
+		}
+		if !o.dns {
+			return AddrRef{}, msgDNSNotEgress
+		}
+		return AddrRef{Kind: DNSRef, Name: s, Pos: pos}, ""
+	}
+	return AddrRef{}, msg
+}
+
+// addr parses one address of a YAML list, reporting a mistake.
+func (ps *parser) addr(it strItem, o addrOpts) (AddrRef, bool) {
+	ref, msg := parseAddr(it.s, it.pos, o)
 	if msg != "" {
 		ps.errAt(it.pos, it.path, "%s", msg)
 		return AddrRef{}, false
 	}
-	return AddrRef{Kind: Literal, Prefix: p, Pos: it.pos}, true
+	return ref, true
 }
 
 // addrs parses a from, to or not_from value into dst. "any" alone leaves dst
 // empty.
-func (ps *parser) addrs(dst *[]AddrRef, n ast.Node, path string) {
+func (ps *parser) addrs(dst *[]AddrRef, n ast.Node, path string, o addrOpts) {
 	items := ps.strList(n, path, addrWhat, false)
 	var refs []AddrRef
 	var paths []string
@@ -93,13 +137,82 @@ func (ps *parser) addrs(dst *[]AddrRef, n ast.Node, path string) {
 			}
 			continue
 		}
-		if ref, ok := ps.addr(it); ok {
+		if ref, ok := ps.addr(it, o); ok {
 			refs = append(refs, ref)
 			paths = append(paths, it.path)
 		}
 	}
 	*dst = refs
 	ps.pending = append(ps.pending, pendingRefs{list: dst, paths: paths})
+}
+
+// looksLikeDNSName reports whether s that is not an address was probably
+// meant as a DNS name: it has a dot, a label that starts with a letter, and
+// no character of an IPv6 address or CIDR.
+func looksLikeDNSName(s string) bool {
+	if !strings.Contains(s, ".") || strings.ContainsAny(s, ":/%") {
+		return false
+	}
+	for label := range strings.SplitSeq(s, ".") {
+		if label != "" && isLetter(label[0]) {
+			return true
+		}
+	}
+	return false
+}
+
+// checkDNSName checks a DNS name: at most 253 characters, at least two
+// dot-separated labels of 1 to 63 letters, digits and hyphens, no label
+// starting or ending with a hyphen, and a last label that starts with a
+// letter (so that no name can be read as an IPv4 address). A trailing dot
+// is not allowed.
+func checkDNSName(s string) string {
+	switch {
+	case len(s) > 253:
+		return fmt.Sprintf("DNS name %.20q... is longer than 253 characters", s)
+	case strings.HasSuffix(s, "."):
+		return fmt.Sprintf("invalid DNS name %q; write it without the trailing '.'", s)
+	}
+	labels := strings.Split(s, ".")
+	for _, l := range labels {
+		switch {
+		case l == "":
+			return fmt.Sprintf("invalid DNS name %q: empty label", s)
+		case len(l) > 63:
+			return fmt.Sprintf("invalid DNS name %q: label %.20q... is longer than 63 characters", s, l)
+		case l[0] == '-' || l[len(l)-1] == '-':
+			return fmt.Sprintf("invalid DNS name %q: label %q starts or ends with '-'", s, l)
+		}
+		for i := 0; i < len(l); i++ {
+			if c := l[i]; !isLetter(c) && !isDigit(c) && c != '-' {
+				return fmt.Sprintf("invalid DNS name %q: a DNS name has only letters, digits, '-' and '.'", s)
+			}
+		}
+	}
+	if last := labels[len(labels)-1]; !isLetter(last[0]) {
+		return fmt.Sprintf("invalid DNS name %q: the last label must start with a letter", s)
+	}
+	return ""
+}
+
+func isDigit(c byte) bool { return '0' <= c && c <= '9' }
+
+// checkContainerName checks a container name or compose service as Docker
+// allows them: ^[a-zA-Z0-9][a-zA-Z0-9_.-]*$, at most 255 characters.
+func checkContainerName(s string) string {
+	if s == "" {
+		return "missing container name after \"" + containerPrefix + "\""
+	}
+	ok := len(s) <= 255 && (isLetter(s[0]) || isDigit(s[0]))
+	for i := 1; ok && i < len(s); i++ {
+		c := s[i]
+		ok = isLetter(c) || isDigit(c) || c == '_' || c == '.' || c == '-'
+	}
+	if !ok {
+		return fmt.Sprintf("invalid container name %q; a name starts with a letter or digit "+
+			"and has at most 255 letters, digits, '_', '.' and '-'", s)
+	}
+	return ""
 }
 
 // checkName checks the name of a group or set being defined.
@@ -140,7 +253,7 @@ func (ps *parser) members(g *Group, n ast.Node, path string) {
 			ps.errAt(it.pos, it.path, `"any" cannot be a group member`)
 			continue
 		}
-		if ref, ok := ps.addr(it); ok {
+		if ref, ok := ps.addr(it, addrOpts{}); ok {
 			g.Members = append(g.Members, ref)
 			paths = append(paths, it.path)
 		}
@@ -176,11 +289,12 @@ func (ps *parser) sets(kv *ast.MappingValueNode, path string) {
 func (ps *parser) setEntries(n ast.Node, path string) []AddrRef {
 	var out []AddrRef
 	for _, it := range ps.strList(n, path, "an address or CIDR", true) {
-		if validName(it.s) {
+		ref, ok := ps.addr(it, addrOpts{container: true, dns: true})
+		switch {
+		case !ok:
+		case ref.Kind != Literal:
 			ps.errAt(it.pos, it.path, "set entries must be addresses or CIDRs, not names (%q)", it.s)
-			continue
-		}
-		if ref, ok := ps.addr(it); ok {
+		default:
 			out = append(out, ref)
 		}
 	}

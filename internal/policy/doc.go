@@ -4,7 +4,9 @@
 //
 // The package owns the schema (which keys exist and what their values mean),
 // the catalogue of named services (ssh, https, ...), address groups and
-// kernel-set definitions, and the reading of set files. It knows nothing
-// about netfilter or Docker: turning a Policy into rules is the compiler's
-// job.
+// kernel-set definitions, the reading of set files, the containers section
+// (which containers an entry selects, by name, compose service, label or
+// image) and the grammar of the seawall.* container labels (ParseLabels).
+// It knows nothing about netfilter or Docker's API: turning a Policy into
+// rules, and finding containers, is the compiler's and the daemon's job.
 package policy

@@ -11,10 +11,14 @@ import (
 func FuzzParse(f *testing.F) {
 	f.Add([]byte(exampleYAML))
 	f.Add([]byte(defaultYAML))
-	for _, tc := range errorCases {
+	f.Add([]byte(containersYAML))
+	for _, tc := range append(errorCases, containerErrorCases...) {
 		f.Add([]byte(tc.src))
 	}
 	for _, tc := range valueCases {
+		f.Add([]byte(tc.src))
+	}
+	for _, tc := range containerValueCases {
 		f.Add([]byte(tc.src))
 	}
 	f.Fuzz(func(t *testing.T, src []byte) {
@@ -58,6 +62,7 @@ func checkPositions(t *testing.T, p *Policy) {
 		".Host.Policy.Output.Pos": h.Policy.Output.Verdict == VerdictAccept,
 		".Host.DenyPos":           h.Deny == DenyDrop,
 		".Host.Log.Pos":           h.Log == defaultHost("f.yaml").Log,
+		".Containers.Default.Pos": p.Containers != nil && p.Containers.Default == defaultContainerDefault("f.yaml"),
 	}
 	walkPos(reflect.ValueOf(p), "", func(path string, pos Pos) {
 		switch {
@@ -101,7 +106,13 @@ func walkPos(v reflect.Value, path string, visit func(string, Pos)) {
 }
 
 func allRules(p *Policy) []*Rule {
-	return append(append(append([]*Rule(nil), p.Host.Input...), p.Host.Output...), p.Host.Forward...)
+	out := append(append(append([]*Rule(nil), p.Host.Input...), p.Host.Output...), p.Host.Forward...)
+	if p.Containers != nil {
+		for _, e := range p.Containers.Entries {
+			out = append(append(out, e.Ingress...), e.Egress...)
+		}
+	}
+	return out
 }
 
 // checkInvariants checks what the compiler relies on.
@@ -110,12 +121,9 @@ func checkInvariants(t *testing.T, p *Policy) {
 		t.Fatalf("version %d", p.Version)
 	}
 	for _, r := range allRules(p) {
-		if len(r.Services) == 0 || r.Limit != nil && r.Action != Allow {
-			t.Fatalf("bad rule %+v", r)
-		}
-		checkRefs(t, p, r.From, false)
-		checkRefs(t, p, r.To, false)
+		checkRule(t, p, r)
 	}
+	checkContainers(t, p)
 	for _, g := range p.Groups {
 		checkRefs(t, p, g.Members, true)
 		p.ResolveGroup(g.Name)
@@ -134,10 +142,78 @@ func checkInvariants(t *testing.T, p *Policy) {
 	}
 }
 
+// checkRule checks one rule of any chain.
+func checkRule(t *testing.T, p *Policy, r *Rule) {
+	if len(r.Services) == 0 || r.Limit != nil && r.Action != Allow {
+		t.Fatalf("bad rule %+v", r)
+	}
+	container := r.Chain == "ingress" || r.Chain == "egress"
+	if container == (r.Entry == "") || r.Chain == "ingress" && len(r.To) > 0 || r.Chain == "egress" && len(r.From) > 0 {
+		t.Fatalf("bad %s rule of entry %q: from %v to %v", r.Chain, r.Entry, r.From, r.To)
+	}
+	checkRefs(t, p, r.From, false)
+	checkRefs(t, p, r.To, false)
+	for _, a := range r.From {
+		if a.Kind == DNSRef {
+			t.Fatalf("DNS name %q in from", a.Name)
+		}
+	}
+	for _, a := range r.To {
+		if a.Kind == DNSRef && r.Chain != "egress" && r.Chain != "output" {
+			t.Fatalf("DNS name %q in the to of %s", a.Name, r.Chain)
+		}
+	}
+}
+
+// checkContainers checks the containers section.
+func checkContainers(t *testing.T, p *Policy) {
+	cs := p.Containers
+	if cs == nil {
+		return
+	}
+	seen := map[string]bool{}
+	for _, e := range cs.Entries {
+		if !validName(e.Name) || e.Name == "any" || e.Name == "default" || seen[e.Name] {
+			t.Fatalf("bad or duplicate entry name %q", e.Name)
+		}
+		seen[e.Name] = true
+		s := e.Select
+		ok := false
+		switch s.Kind {
+		case SelectName:
+			ok = checkContainerName(s.Name) == ""
+		case SelectCompose:
+			ok = validService(s.Service) && (s.Project == "" || validProject(s.Project))
+		case SelectLabel:
+			ok = s.LabelKey != ""
+		case SelectImage:
+			ok = checkImageGlob(s.ImageGlob) == ""
+		}
+		if !ok {
+			t.Fatalf("entry %q: bad selector %+v", e.Name, s)
+		}
+		s.Matches("a", "b", "c", "d", map[string]string{"e": "f"})
+		if d := p.DefaultFor(e); e.Default != nil && d != *e.Default || e.Default == nil && d != cs.Default {
+			t.Fatalf("entry %q: DefaultFor = %v", e.Name, d)
+		}
+		if p.ContainerEntry(e.Name) == nil {
+			t.Fatalf("entry %q not found", e.Name)
+		}
+	}
+}
+
 // checkRefs checks that literals are masked prefixes and names resolve.
 func checkRefs(t *testing.T, p *Policy, refs []AddrRef, inGroup bool) {
 	for _, a := range refs {
 		switch a.Kind {
+		case ContainerRef:
+			if inGroup || checkContainerName(a.Name) != "" {
+				t.Fatalf("bad container ref %q", a.Name)
+			}
+		case DNSRef:
+			if inGroup || !looksLikeDNSName(a.Name) || checkDNSName(a.Name) != "" {
+				t.Fatalf("bad DNS name %q", a.Name)
+			}
 		case Literal:
 			if !a.Prefix.IsValid() || a.Prefix != a.Prefix.Masked() || a.Prefix.Addr().Is4In6() {
 				t.Fatalf("bad literal %v", a.Prefix)
@@ -150,6 +226,8 @@ func checkRefs(t *testing.T, p *Policy, refs []AddrRef, inGroup bool) {
 			if inGroup || p.SetByName(a.Name) == nil {
 				t.Fatalf("bad set ref %q", a.Name)
 			}
+		default:
+			t.Fatalf("unknown address kind %v", a.Kind)
 		}
 	}
 }

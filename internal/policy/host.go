@@ -32,13 +32,13 @@ func (ps *parser) host(kv *ast.MappingValueNode, path string) {
 		{name: "deny", fn: ps.denyMode},
 		{name: "log", fn: ps.logConfig},
 		{name: "input", fn: func(kv *ast.MappingValueNode, path string) {
-			h.Input = ps.rules(kv.Value, path, "input")
+			h.Input = ps.rules(kv.Value, path, hostChain("input"))
 		}},
 		{name: "output", fn: func(kv *ast.MappingValueNode, path string) {
-			h.Output = ps.rules(kv.Value, path, "output")
+			h.Output = ps.rules(kv.Value, path, hostChain("output"))
 		}},
 		{name: "forward", fn: func(kv *ast.MappingValueNode, path string) {
-			h.Forward = ps.rules(kv.Value, path, "forward")
+			h.Forward = ps.rules(kv.Value, path, hostChain("forward"))
 		}},
 		{name: "redirect", fn: ps.redirects},
 	})
@@ -148,21 +148,54 @@ func parseRate(s string) (Rate, string) {
 	return Rate{}, bad
 }
 
+// chainSpec says what the rules of one chain may hold.
+type chainSpec struct {
+	chain    string   // Rule.Chain
+	entry    string   // Rule.Entry
+	from, to addrOpts // what from and to may name
+	// noFrom and noTo, when set, say why the key is not allowed.
+	noFrom, noTo string
+}
+
+// hostChain returns the spec of host.input, host.output or host.forward:
+// only host.output's destinations may be DNS names.
+func hostChain(chain string) chainSpec {
+	return chainSpec{
+		chain: chain,
+		from:  addrOpts{container: true},
+		to:    addrOpts{container: true, dns: chain == "output"},
+	}
+}
+
 // rules parses a list of rules of one chain.
-func (ps *parser) rules(n ast.Node, path, chain string) []*Rule {
+func (ps *parser) rules(n ast.Node, path string, spec chainSpec) []*Rule {
 	items, paths := ps.seq(n, path, "rules")
 	var out []*Rule
 	for i, item := range items {
-		if r := ps.rule(item, paths[i], chain, i); r != nil {
+		if r := ps.rule(item, paths[i], spec, i); r != nil {
 			out = append(out, r)
 		}
 	}
 	return out
 }
 
+// notAllowed returns a field function that reports the key with why.
+func (ps *parser) notAllowed(key, why string) func(*ast.MappingValueNode, string) {
+	return func(kv *ast.MappingValueNode, path string) {
+		ps.errorf(kv.Key, path, "%q is not allowed here: %s", key, why)
+	}
+}
+
 // rule parses one rule.
-func (ps *parser) rule(n ast.Node, path, chain string, index int) *Rule {
-	r := &Rule{Pos: ps.pos(n), Chain: chain, Index: index}
+func (ps *parser) rule(n ast.Node, path string, spec chainSpec, index int) *Rule {
+	r := &Rule{Pos: ps.pos(n), Chain: spec.chain, Entry: spec.entry, Index: index}
+	from, to := ps.addrField(&r.From, spec.from), ps.addrField(&r.To, spec.to)
+	if spec.noFrom != "" {
+		from = ps.notAllowed("from", spec.noFrom)
+	}
+	if spec.noTo != "" {
+		to = ps.notAllowed("to", spec.noTo)
+	}
 	var act *Action
 	action := func(a Action) func(*ast.MappingValueNode, string) {
 		return func(kv *ast.MappingValueNode, path string) {
@@ -180,8 +213,8 @@ func (ps *parser) rule(n ast.Node, path, chain string, index int) *Rule {
 		{name: Deny.String(), fn: action(Deny)},
 		{name: Reject.String(), fn: action(Reject)},
 		{name: Drop.String(), fn: action(Drop)},
-		{name: "from", fn: ps.addrField(&r.From)},
-		{name: "to", fn: ps.addrField(&r.To)},
+		{name: "from", fn: from, hidden: spec.noFrom != ""},
+		{name: "to", fn: to, hidden: spec.noTo != ""},
 		{name: "iface", fn: ps.ifaceField(&r.Iface)},
 		{name: "limit", fn: func(kv *ast.MappingValueNode, path string) {
 			r.Limit, _ = ps.rate(kv.Value, path)
@@ -225,9 +258,9 @@ func (ps *parser) services(n ast.Node, path string) []Service {
 }
 
 // addrField returns a field function that parses addresses into dst.
-func (ps *parser) addrField(dst *[]AddrRef) func(*ast.MappingValueNode, string) {
+func (ps *parser) addrField(dst *[]AddrRef, o addrOpts) func(*ast.MappingValueNode, string) {
 	return func(kv *ast.MappingValueNode, path string) {
-		ps.addrs(dst, kv.Value, path)
+		ps.addrs(dst, kv.Value, path, o)
 	}
 }
 
@@ -292,8 +325,8 @@ func (ps *parser) redirect(n ast.Node, path string) *Redirect {
 		{name: "port", fn: func(kv *ast.MappingValueNode, path string) {
 			ps.redirectPort(r, kv.Value, path)
 		}},
-		{name: "from", fn: ps.addrField(&r.From)},
-		{name: "not_from", fn: ps.addrField(&r.NotFrom)},
+		{name: "from", fn: ps.addrField(&r.From, addrOpts{})},
+		{name: "not_from", fn: ps.addrField(&r.NotFrom, addrOpts{})},
 		{name: "to", fn: func(kv *ast.MappingValueNode, path string) {
 			ps.redirectTo(r, kv.Value, path)
 		}},

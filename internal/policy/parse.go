@@ -125,7 +125,7 @@ func (ps *parser) top(body ast.Node) {
 		{name: "groups", fn: ps.groups},
 		{name: "sets", fn: ps.sets},
 		{name: "host", fn: ps.host},
-		{name: "containers", fn: ps.notYet, hidden: true},
+		{name: "containers", fn: ps.containers},
 		{name: "jails", fn: ps.notYet, hidden: true},
 	})
 	at := ps.pos(body)

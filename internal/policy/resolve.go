@@ -14,16 +14,27 @@ type named struct {
 	pos              Pos
 }
 
-// names indexes the groups and sets of a policy, for resolve.
+// names indexes the groups, sets and container entries of a policy, for
+// resolve.
 type names struct {
 	groups     map[string]*Group
 	sets       map[string]*Set
-	groupNames []string // in file order
-	allNames   []string // groups then sets, in file order
+	entries    map[string]bool // container entry names
+	groupNames []string        // in file order
+	allNames   []string        // groups then sets, in file order
 }
 
+// newNames indexes p; a nil p has no names.
 func newNames(p *Policy) *names {
-	ns := &names{groups: map[string]*Group{}, sets: map[string]*Set{}}
+	ns := &names{groups: map[string]*Group{}, sets: map[string]*Set{}, entries: map[string]bool{}}
+	if p == nil {
+		return ns
+	}
+	if p.Containers != nil {
+		for _, e := range p.Containers.Entries {
+			ns.entries[e.Name] = true
+		}
+	}
 	for _, g := range p.Groups {
 		ns.groups[g.Name] = g
 		ns.groupNames = append(ns.groupNames, g.Name)
@@ -43,31 +54,39 @@ func (ps *parser) resolve() {
 	ns := newNames(ps.pol)
 	for _, pr := range ps.pending {
 		for i := range *pr.list {
-			if ref := &(*pr.list)[i]; ref.Kind != Literal {
-				ps.resolveRef(ns, ref, pr.paths[i], pr.group)
+			// Names are GroupRef until resolved; container references
+			// and DNS names need no resolving.
+			if ref := &(*pr.list)[i]; ref.Kind == GroupRef {
+				if msg := ns.resolve(ref, pr.group); msg != "" {
+					ps.errAt(ref.Pos, pr.paths[i], "%s", msg)
+				}
 			}
 		}
 	}
 	ps.cycles(ns.groups)
 }
 
-// resolveRef sets the kind of one reference or reports it. inGroup says
-// the reference is a group member.
-func (ps *parser) resolveRef(ns *names, ref *AddrRef, path string, inGroup bool) {
+// resolve sets the kind of one name reference, or returns what is wrong
+// with it. inGroup says the reference is a group member.
+func (ns *names) resolve(ref *AddrRef, inGroup bool) string {
 	isGroup := ns.groups[ref.Name] != nil
 	isSet := ns.sets[ref.Name] != nil
 	switch {
 	case isGroup:
 		ref.Kind = GroupRef
 	case isSet && inGroup:
-		ps.errAt(ref.Pos, path, "set %q cannot be a group member", ref.Name)
+		return fmt.Sprintf("set %q cannot be a group member", ref.Name)
 	case isSet:
 		ref.Kind = SetRef
 	case inGroup:
-		ps.errAt(ref.Pos, path, "unknown group %q%s", ref.Name, didYouMean(ref.Name, ns.groupNames))
+		return fmt.Sprintf("unknown group %q%s", ref.Name, didYouMean(ref.Name, ns.groupNames))
+	case ns.entries[ref.Name]:
+		return fmt.Sprintf("unknown group or set %q; to name the containers of entry %q, write %s%s",
+			ref.Name, ref.Name, containerPrefix, ref.Name)
 	default:
-		ps.errAt(ref.Pos, path, "unknown group or set %q%s", ref.Name, didYouMean(ref.Name, ns.allNames))
+		return fmt.Sprintf("unknown group or set %q%s", ref.Name, didYouMean(ref.Name, ns.allNames))
 	}
+	return ""
 }
 
 // didYouMean returns ` (did you mean "x"?)` for the closest candidate, or "".

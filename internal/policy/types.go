@@ -14,7 +14,9 @@ type Policy struct {
 	Groups  []*Group // in file order
 	Sets    []*Set   // in file order
 	Host    Host
-	Hash    string // sha256 hex of the source, for change detection
+	// Containers is the containers section; nil when the file has none.
+	Containers *Containers
+	Hash       string // sha256 hex of the source, for change detection
 }
 
 // Group is a named list of addresses, CIDRs and other groups.
@@ -197,10 +199,13 @@ func (a Action) String() string {
 	return "Action(" + strconv.Itoa(int(a)) + ")"
 }
 
-// Rule is one entry of host.input, host.output or host.forward.
+// Rule is one entry of host.input, host.output or host.forward, of a
+// container entry's ingress or egress list, or one statement of a
+// container's seawall.ingress or seawall.egress label (see ParseLabels).
 type Rule struct {
 	Pos       Pos    // position of the rule's first key
-	Chain     string // "input", "output" or "forward"
+	Chain     string // "input", "output", "forward", "ingress" or "egress"
+	Entry     string // the container entry's name for ingress and egress; "" for host rules
 	Index     int    // 0-based index in its list
 	Action    Action
 	ActionPos Pos       // position of the action key
@@ -291,9 +296,19 @@ const (
 	Literal  AddrKind = iota // an address or CIDR, in Prefix
 	GroupRef                 // the name of a group
 	SetRef                   // the name of a set
+	// ContainerRef is written container:NAME; Name holds NAME. When a
+	// containers entry has that name (Policy.ContainerEntry), it means the
+	// containers the entry selects; otherwise it is a container name or a
+	// compose service, looked up at run time (no match is not an error).
+	// Allowed in the from and to of rules only.
+	ContainerRef
+	// DNSRef is a DNS name such as api.example.com, in Name as written.
+	// Allowed only as a destination of egress rules: the to of
+	// containers' egress rules and of host.output.
+	DNSRef
 )
 
-// String returns "literal", "group" or "set".
+// String returns "literal", "group", "set", "container" or "dns".
 func (k AddrKind) String() string {
 	switch k {
 	case Literal:
@@ -302,24 +317,31 @@ func (k AddrKind) String() string {
 		return "group"
 	case SetRef:
 		return "set"
+	case ContainerRef:
+		return "container"
+	case DNSRef:
+		return "dns"
 	}
 	return "AddrKind(" + strconv.Itoa(int(k)) + ")"
 }
 
-// AddrRef is an address, CIDR, group name or set name as written in a
-// policy. A single address is stored as a /32 or /128 prefix; IPv4-mapped
-// IPv6 addresses are stored as IPv4.
+// AddrRef is an address, CIDR, group name, set name, container reference
+// or DNS name as written in a policy. A single address is stored as a /32
+// or /128 prefix; IPv4-mapped IPv6 addresses are stored as IPv4.
 type AddrRef struct {
 	Kind   AddrKind
 	Prefix netip.Prefix // Literal only; masked
-	Name   string       // GroupRef and SetRef only
+	Name   string       // GroupRef, SetRef, ContainerRef (without "container:") and DNSRef only
 	Pos    Pos
 }
 
-// String returns the prefix or the name.
+// String returns the prefix, the name, or container:NAME.
 func (a AddrRef) String() string {
-	if a.Kind == Literal {
+	switch a.Kind {
+	case Literal:
 		return a.Prefix.String()
+	case ContainerRef:
+		return containerPrefix + a.Name
 	}
 	return a.Name
 }

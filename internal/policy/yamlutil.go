@@ -248,6 +248,12 @@ func (ps *parser) str(n ast.Node, path, what string) (string, bool) {
 	if _, isInt := n.(*ast.IntegerNode); isInt && what == serviceWhat {
 		hint = `; write ports as tcp/N or udp/N, and quote port lists inside [ ], e.g. "tcp/80,443"`
 	}
+	if m, ok := n.(*ast.MappingNode); ok && len(m.Values) == 1 {
+		// Inside { }, the YAML parser reads [container:db] as a mapping.
+		if k, ok := m.Values[0].Key.(*ast.StringNode); ok && k.Value+":" == containerPrefix {
+			hint = `; inside { }, quote container references: "container:NAME"`
+		}
+	}
 	ps.errorf(n, path, "expected %s, got %s%s", what, describe(n), hint)
 	return "", false
 }
