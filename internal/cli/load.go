@@ -36,7 +36,7 @@ func (a *app) desired() (*policy.Policy, *ruleset.Ruleset, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	rs, err := compile.Compile(p)
+	rs, err := compile.Compile(p, nil)
 	if err != nil {
 		return nil, nil, fmt.Errorf("could not compile policy: %w", err)
 	}

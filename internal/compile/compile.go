@@ -11,6 +11,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/seawall/seawall/internal/inventory"
 	"github.com/seawall/seawall/internal/policy"
 	"github.com/seawall/seawall/internal/ruleset"
 )
@@ -40,14 +41,19 @@ const (
 	ChainDNAT    = "redirects"
 )
 
-// Compile builds the ruleset for a policy.
-func Compile(p *policy.Policy) (*ruleset.Ruleset, error) {
+// Compile builds the ruleset for a policy and the facts about the host's
+// containers (nil when there are none or Docker is not watched).
+func Compile(p *policy.Policy, f *inventory.Facts) (*ruleset.Ruleset, error) {
 	c := &compiler{p: p, rs: &ruleset.Ruleset{}, file: filepath.Base(p.File)}
 	c.addSets()
+	c.containers(f)
 	h := &p.Host
 	c.hostChain(ChainInput, ruleset.HookInput, PrioFilter, h.Policy.Input, h.Input)
 	c.hostChain(ChainOutput, ruleset.HookOutput, PrioFilter, h.Policy.Output, h.Output)
-	if h.Policy.Forward != nil || len(h.Forward) > 0 {
+	// With container rules there is always a forward chain; without
+	// host.policy.forward it accepts what it does not decide (Docker
+	// decides the rest).
+	if h.Policy.Forward != nil || len(h.Forward) > 0 || p.Containers != nil {
 		c.hostChain(ChainForward, ruleset.HookForward, PrioForward, h.Policy.Forward, h.Forward)
 	}
 	c.redirects()

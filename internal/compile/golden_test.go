@@ -28,7 +28,7 @@ func TestGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			rs, err := Compile(p)
+			rs, err := Compile(p, nil)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -10,14 +10,22 @@ import (
 // dirNames are the short names used in log prefixes and chain names.
 var dirNames = map[string]string{ChainInput: "in", ChainOutput: "out", ChainForward: "fwd"}
 
-// chainBuilder collects the rules of one host chain.
+// chainBuilder collects the rules of one chain: a host chain, or a
+// container entry's ingress or egress chain.
 type chainBuilder struct {
-	c       *compiler
-	name    string // input, output, forward
-	dir     string // in, out, fwd
-	deny    bool   // the chain's default is drop
-	rules   []*ruleset.Rule
-	foreign []*ruleset.Rule
+	c     *compiler
+	name  string // input, output, forward; ingress, egress
+	dir   string // in, out, fwd; web_in, web_out: log prefixes and helper chain names
+	what  string // "host.input"; "containers.web.ingress": rule origins
+	deny  bool   // the chain's default denies
+	allow ruleset.Verdict
+	iface ruleset.Dir // which interface `iface` matches: input (Src) or output (Dst)
+	// published makes port matches name the port the client dialled:
+	// the original destination port of a DNATed connection (a published
+	// port), or the destination port of one that was not.
+	published bool
+	rules     []*ruleset.Rule
+	foreign   []*ruleset.Rule
 }
 
 func (b *chainBuilder) add(rs ...*ruleset.Rule) { b.rules = appendRules(b.rules, rs...) }
@@ -28,8 +36,13 @@ func builtin(what string) ruleset.Origin { return ruleset.Origin{What: "builtin:
 // policy gets, the user's rules in file order, the "foreign" rules and the
 // default verdict.
 func (c *compiler) hostChain(name string, hook ruleset.Hook, prio int, def *policy.DirDefault, rules []*policy.Rule) {
-	b := &chainBuilder{c: c, name: name, dir: dirNames[name], deny: def != nil && def.Verdict == policy.VerdictDrop}
+	b := &chainBuilder{c: c, name: name, dir: dirNames[name], what: "host." + name, allow: ruleset.Accept,
+		deny: def != nil && def.Verdict == policy.VerdictDrop}
+	if name == ChainOutput {
+		b.iface = ruleset.Dst
+	}
 	b.builtins()
+	b.containerDispatch()
 	for _, r := range rules {
 		b.userRule(r)
 	}

@@ -129,6 +129,16 @@ func (c *compiler) addrMatchers(refs []policy.AddrRef, dir ruleset.Dir) map[rule
 			for _, f := range ruleset.Families {
 				out[f] = append(out[f], ruleset.Addr{Family: f, Dir: dir, Set: setName(r.Name, f)})
 			}
+		case policy.ContainerRef, policy.DNSRef:
+			// Filled at run time (containers come and go, names resolve
+			// anew): like policy sets, their lookups always stay.
+			name := selectorSet(r.Name)
+			if r.Kind == policy.DNSRef {
+				name = dnsSet(r.Name)
+			}
+			for _, f := range ruleset.Families {
+				out[f] = append(out[f], ruleset.Addr{Family: f, Dir: dir, Set: setName(name, f)})
+			}
 		}
 	}
 	for _, f := range ruleset.Families {
@@ -177,6 +187,22 @@ func orNil(m map[ruleset.Family][]ruleset.Addr, f ruleset.Family) []*ruleset.Add
 	return out
 }
 
+// portForms returns the alternative match lists for a spec's ports. On a
+// container's ingress a port is the one the client dials: a published
+// port is matched on the connection's original destination (before
+// Docker's DNAT), one rule per range (nft 1.0.6 cannot print anonymous sets
+// of original ports); a direct connection (not DNATed) on its destination.
+func (b *chainBuilder) portForms(s l4) [][]ruleset.Match {
+	if !b.published || len(s.ports) == 0 {
+		return [][]ruleset.Match{s.matches()}
+	}
+	var forms [][]ruleset.Match
+	for _, r := range s.ports {
+		forms = append(forms, []ruleset.Match{ruleset.DNATed{}, ruleset.OrigPort{Proto: s.proto, Range: r}})
+	}
+	return append(forms, append([]ruleset.Match{ruleset.DNATed{Neg: true}}, s.matches()...))
+}
+
 // variant is one kernel rule's worth of matches for a policy rule.
 type variant struct {
 	family ruleset.Family
@@ -203,11 +229,7 @@ func (b *chainBuilder) expand(r *policy.Rule, withFrom bool) []variant {
 				for _, dst := range orNil(to, f) {
 					var ms []ruleset.Match
 					if r.Iface != "" {
-						dir := ruleset.Src
-						if b.name == ChainOutput {
-							dir = ruleset.Dst
-						}
-						ms = append(ms, ruleset.Iface{Dir: dir, Name: r.Iface})
+						ms = append(ms, ruleset.Iface{Dir: b.iface, Name: r.Iface})
 					}
 					if src != nil {
 						ms = append(ms, *src)
@@ -215,7 +237,9 @@ func (b *chainBuilder) expand(r *policy.Rule, withFrom bool) []variant {
 					if dst != nil {
 						ms = append(ms, *dst)
 					}
-					out = append(out, variant{family: f, spec: spec, ms: append(ms, spec.matches()...)})
+					for _, form := range b.portForms(spec) {
+						out = append(out, variant{family: f, spec: spec, ms: append(slices.Clone(ms), form...)})
+					}
 				}
 			}
 		}
@@ -226,7 +250,7 @@ func (b *chainBuilder) expand(r *policy.Rule, withFrom bool) []variant {
 // userRule compiles one rule of the policy, in place.
 func (b *chainBuilder) userRule(r *policy.Rule) {
 	c := b.c
-	what := fmt.Sprintf("host.%s[%d] %s", b.name, r.Index, r.Action)
+	what := fmt.Sprintf("%s[%d] %s", b.what, r.Index, r.Action)
 	if r.Comment != "" {
 		what += ": " + r.Comment
 	}
@@ -242,7 +266,7 @@ func (b *chainBuilder) userRule(r *policy.Rule) {
 				lr := c.logRule(o, fmt.Sprintf("seawall %s allow", b.dir), append([]ruleset.Match{ruleset.CtState{States: ruleset.CtNew}}, v.ms...)...)
 				b.add(lr)
 			}
-			b.add(c.rule(o, ruleset.Accept, v.ms...))
+			b.add(c.rule(o, b.allow, v.ms...))
 		default:
 			if logOn {
 				b.add(c.logRule(o, fmt.Sprintf("seawall %s %s", b.dir, r.Action), v.ms...))
@@ -261,7 +285,7 @@ func (b *chainBuilder) userRule(r *policy.Rule) {
 // logged as "foreign" (the port is listening; the source is not trusted).
 func (b *chainBuilder) foreignRules(r *policy.Rule) {
 	c := b.c
-	o := c.origin(r.Pos, fmt.Sprintf("host.%s[%d] foreign", b.name, r.Index))
+	o := c.origin(r.Pos, fmt.Sprintf("%s[%d] foreign", b.what, r.Index))
 	for _, v := range b.expand(r, false) {
 		if v.spec.proto == 0 {
 			continue // "allow any from X": nothing port-specific to report

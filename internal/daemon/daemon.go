@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/seawall/seawall/internal/compile"
+	"github.com/seawall/seawall/internal/inventory"
 	"github.com/seawall/seawall/internal/policy"
 	"github.com/seawall/seawall/internal/ruleset"
 	"github.com/seawall/seawall/internal/state"
@@ -41,8 +42,18 @@ type Kernel interface {
 	ReplaceElements([]*ruleset.Set) (uint32, error)
 }
 
+// FactSource supplies facts about containers (internal/docker).
+type FactSource interface {
+	Facts(ctx context.Context) (*inventory.Facts, error)
+	// Watch calls onChange whenever the facts may have changed, until ctx
+	// ends.
+	Watch(ctx context.Context, onChange func(reason string)) error
+}
+
 // Config wires a daemon.
 type Config struct {
+	// Docker, if set, is watched when the policy has a containers section.
+	Docker FactSource
 	Path   string                         // the policy file
 	Load   func() (*policy.Policy, error) // reads the policy file and its set files
 	Kernel Kernel
@@ -56,10 +67,13 @@ type Config struct {
 
 // Daemon runs the loop.
 type Daemon struct {
-	cfg   Config
-	files map[string]fileStamp
-	pol   *policy.Policy
+	cfg     Config
+	files   map[string]fileStamp
+	pol     *policy.Policy
+	current *inventory.Facts // the last facts Docker gave; kept when it is unreachable
 }
+
+func (d *Daemon) facts() *inventory.Facts { return d.current }
 
 type fileStamp struct {
 	mod  time.Time
@@ -87,6 +101,10 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if _, err := d.cfg.Kernel.Exists(); err != nil {
 		return err
 	}
+	changes := make(chan string, 1)
+	if d.cfg.Docker != nil {
+		go d.watchDocker(ctx, changes)
+	}
 	d.logErr("load", d.reload())
 	poll := time.NewTicker(d.cfg.Poll)
 	defer poll.Stop()
@@ -99,6 +117,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 			return nil
 		case <-d.cfg.Reload:
 			d.logErr("reload", d.reload())
+		case reason := <-changes:
+			d.logErr("containers", d.refreshFacts(ctx, reason))
 		case <-poll.C:
 			if d.changed() {
 				d.logErr("reload", d.reload())
@@ -114,6 +134,37 @@ func (d *Daemon) logErr(what string, err error) {
 	if err != nil {
 		d.cfg.Log.Error(what+" failed", "err", err)
 	}
+}
+
+// watchDocker turns Docker's change notifications into a signal for the
+// loop; a burst collapses into one pending signal.
+func (d *Daemon) watchDocker(ctx context.Context, changes chan<- string) {
+	signal := func(reason string) {
+		select {
+		case changes <- reason:
+		default:
+		}
+	}
+	signal("start")
+	if err := d.cfg.Docker.Watch(ctx, signal); err != nil && ctx.Err() == nil {
+		d.cfg.Log.Error("watching Docker stopped", "err", err)
+	}
+}
+
+// refreshFacts reads the containers again and brings the kernel in step:
+// for a container start or stop that is an update of map and set elements.
+func (d *Daemon) refreshFacts(ctx context.Context, reason string) error {
+	start := time.Now()
+	f, err := d.cfg.Docker.Facts(ctx)
+	if err != nil {
+		return fmt.Errorf("could not read Docker's containers (keeping the last known): %w", err)
+	}
+	d.current = f
+	if err := d.reload(); err != nil {
+		return err
+	}
+	d.cfg.Log.Info("containers reconciled", "reason", reason, "containers", len(f.Containers), "took", time.Since(start).Round(time.Microsecond))
+	return nil
 }
 
 // changed reports whether the policy file or a set file changed since the
@@ -159,7 +210,7 @@ func (d *Daemon) reload() error {
 		return fmt.Errorf("policy not applied, the kernel keeps its ruleset: %w", err)
 	}
 	d.remember(p)
-	rs, err := compile.Compile(p)
+	rs, err := compile.Compile(p, d.facts())
 	if err != nil {
 		return err
 	}

@@ -16,7 +16,7 @@ func compiled(t *testing.T, src string) *ruleset.Ruleset {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rs, err := compile.Compile(p)
+	rs, err := compile.Compile(p, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

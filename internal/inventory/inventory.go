@@ -12,6 +12,9 @@ import (
 type Facts struct {
 	Containers []*Container `json:"containers"`
 	Networks   []*Network   `json:"networks"`
+	// Resolved holds the addresses the daemon resolved for DNS names the
+	// policy uses as egress destinations.
+	Resolved map[string][]netip.Addr `json:"resolved,omitempty"`
 }
 
 // Container is one running container.
@@ -80,7 +83,7 @@ func (f *Facts) Sorted() *Facts {
 	if f == nil {
 		return &Facts{}
 	}
-	out := &Facts{Containers: append([]*Container(nil), f.Containers...), Networks: append([]*Network(nil), f.Networks...)}
+	out := &Facts{Containers: append([]*Container(nil), f.Containers...), Networks: append([]*Network(nil), f.Networks...), Resolved: f.Resolved}
 	sort.Slice(out.Containers, func(i, j int) bool { return out.Containers[i].Name < out.Containers[j].Name })
 	sort.Slice(out.Networks, func(i, j int) bool { return out.Networks[i].Name < out.Networks[j].Name })
 	return out
