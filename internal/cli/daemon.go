@@ -1,7 +1,10 @@
 package cli
 
 import (
+	"context"
 	"log/slog"
+	"net"
+	"net/netip"
 	"os"
 	"os/signal"
 	"syscall"
@@ -9,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/seawall/seawall/internal/daemon"
+	"github.com/seawall/seawall/internal/docker"
 	"github.com/seawall/seawall/internal/nft"
 	"github.com/seawall/seawall/internal/state"
 )
@@ -38,15 +42,25 @@ that expire. SIGHUP reloads at once; SIGTERM stops it and leaves the rules.`,
 			hup := make(chan os.Signal, 1)
 			signal.Notify(hup, syscall.SIGHUP)
 			defer signal.Stop(hup)
-			d := daemon.New(daemon.Config{
+			log := slog.New(slog.NewTextHandler(a.errOut, nil))
+			cfg := daemon.Config{
 				Path:   a.config,
 				Load:   a.loadPolicy,
 				Kernel: conn,
 				State:  dir,
-				Log:    slog.New(slog.NewTextHandler(a.errOut, nil)),
+				Log:    log,
 				Reload: hup,
-			})
-			return d.Run(ctx)
+				Resolve: func(ctx context.Context, name string) ([]netip.Addr, error) {
+					return net.DefaultResolver.LookupNetIP(ctx, "ip", name)
+				},
+			}
+			// Docker is watched when its socket is there (DOCKER_HOST or
+			// the default); without Docker the daemon runs without it.
+			if src, err := docker.New("", log); err == nil {
+				defer src.Close()
+				cfg.Docker = src
+			}
+			return daemon.New(cfg).Run(ctx)
 		},
 	}
 }

@@ -1,13 +1,18 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
+	"log/slog"
 	"os"
 	"time"
 
 	"github.com/seawall/seawall/internal/compile"
+	"github.com/seawall/seawall/internal/docker"
+	"github.com/seawall/seawall/internal/inventory"
 	"github.com/seawall/seawall/internal/nft"
 	"github.com/seawall/seawall/internal/policy"
 	"github.com/seawall/seawall/internal/ruleset"
@@ -36,11 +41,46 @@ func (a *app) desired() (*policy.Policy, *ruleset.Ruleset, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	rs, err := compile.Compile(p, nil)
+	rs, err := compile.Compile(p, a.containerFacts(p))
 	if err != nil {
 		return nil, nil, fmt.Errorf("could not compile policy: %w", err)
 	}
 	return p, rs, nil
+}
+
+// containerFacts asks Docker (DOCKER_HOST, or the default socket) about its
+// containers when the policy has container rules. When Docker cannot be
+// reached it falls back to the facts last recorded in the state directory,
+// and says so; the daemon reconciles as soon as Docker answers.
+func (a *app) containerFacts(p *policy.Policy) *inventory.Facts {
+	if !p.UsesContainers() {
+		return nil
+	}
+	dir, dirErr := state.Open(a.stateDir)
+	src, err := docker.New("", slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err == nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		var f *inventory.Facts
+		if f, err = src.Facts(ctx); err == nil {
+			src.Close()
+			if dirErr == nil {
+				if err := dir.SaveFacts(f); err != nil {
+					fmt.Fprintf(a.errOut, "seawall: warning: %v\n", err)
+				}
+			}
+			return f
+		}
+		src.Close()
+	}
+	if dirErr == nil {
+		if f, ferr := dir.Facts(); ferr == nil && f != nil {
+			fmt.Fprintf(a.errOut, "seawall: warning: %v: using the containers recorded last time\n", err)
+			return f
+		}
+	}
+	fmt.Fprintf(a.errOut, "seawall: warning: %v: no containers known, so none is dispatched to its rules until 'seawall daemon' reaches Docker\n", err)
+	return nil
 }
 
 // session is what commands that change the kernel hold: the locked state

@@ -91,10 +91,14 @@ func (c *compiler) origin(pos policy.Pos, what string) ruleset.Origin {
 	return ruleset.Origin{File: pos.File, Line: pos.Line, Col: pos.Col, What: what}
 }
 
-// comment is what the kernel rule carries: "seawall.yaml:12 host.input[1]".
+// comment is what the kernel rule carries: "seawall.yaml:12 host.input[1]",
+// or for a rule from a container's labels, where it came from.
 func (c *compiler) comment(o ruleset.Origin) string {
 	s := o.What
-	if o.Line > 0 {
+	switch {
+	case o.File != "" && o.File != c.p.File:
+		s = fmt.Sprintf("%s: %s", o.File, o.What)
+	case o.Line > 0:
 		s = fmt.Sprintf("%s:%d %s", c.file, o.Line, o.What)
 	}
 	if len(s) > ruleset.CommentMax {

@@ -150,14 +150,14 @@ func effectiveDefault(base policy.ContainerDefault, d *policy.ContainerDefault) 
 // that container's ingress).
 func (c *compiler) entryChains(key string, e *policy.ContainerEntry, def policy.ContainerDefault, o ruleset.Origin) {
 	var ingress, egress []*policy.Rule
-	what := "containers." + key
+	what := "containers." + key + "."
 	if e != nil {
 		ingress, egress = e.Ingress, e.Egress
-		if o.Line == 0 {
-			what = o.What
+		if strings.HasPrefix(key, labelPrefix) {
+			what = "" // the comment names the container and its label
 		}
 	}
-	in := &chainBuilder{c: c, name: "ingress", dir: key + "_in", what: what + ".ingress", allow: ruleset.Accept,
+	in := &chainBuilder{c: c, name: "ingress", dir: key + "_in", what: what + "ingress", allow: ruleset.Accept,
 		published: true, deny: def.Ingress != policy.IngressPublished}
 	for _, r := range ingress {
 		in.userRule(r)
@@ -169,7 +169,7 @@ func (c *compiler) entryChains(key string, e *policy.ContainerEntry, def policy.
 		in.add(c.logRule(o, fmt.Sprintf("seawall ctr %s in drop", key)))
 		in.add(c.denyRules(o, def.Ingress == policy.IngressReject, 0)...)
 	}
-	out := &chainBuilder{c: c, name: "egress", dir: key + "_out", what: what + ".egress", allow: ruleset.Return,
+	out := &chainBuilder{c: c, name: "egress", dir: key + "_out", what: what + "egress", allow: ruleset.Return,
 		iface: ruleset.Dst, deny: def.Egress != policy.EgressAllow}
 	for _, r := range egress {
 		out.userRule(r)
@@ -266,38 +266,10 @@ func boundedName(name string) string {
 	return name[:48] + "_" + hex.EncodeToString(h[:])[:8]
 }
 
-// containerRefs and dnsRefs list, sorted and once each, the `container:X`
-// and DNS names used anywhere in the policy's rules.
-func (c *compiler) containerRefs() []string { return c.refs(policy.ContainerRef) }
-func (c *compiler) dnsRefs() []string       { return c.refs(policy.DNSRef) }
-
-func (c *compiler) refs(kind policy.AddrKind) []string {
-	seen := map[string]bool{}
-	note := func(rules []*policy.Rule) {
-		for _, r := range rules {
-			for _, a := range append(append([]policy.AddrRef{}, r.From...), r.To...) {
-				if a.Kind == kind {
-					seen[a.Name] = true
-				}
-			}
-		}
-	}
-	note(c.p.Host.Input)
-	note(c.p.Host.Output)
-	note(c.p.Host.Forward)
-	if cs := c.p.Containers; cs != nil {
-		for _, e := range cs.Entries {
-			note(e.Ingress)
-			note(e.Egress)
-		}
-	}
-	var out []string
-	for n := range seen {
-		out = append(out, n)
-	}
-	sort.Strings(out)
-	return out
-}
+// containerRefs and dnsRefs list the `container:X` and DNS names the
+// policy's rules use.
+func (c *compiler) containerRefs() []string { return c.p.Names(policy.ContainerRef) }
+func (c *compiler) dnsRefs() []string       { return c.p.Names(policy.DNSRef) }
 
 // containerDispatch sends traffic of containers to their entries' chains;
 // it runs after the built-ins (established traffic is already accepted).

@@ -1,6 +1,7 @@
 package compile
 
 import (
+	"encoding/json"
 	"flag"
 	"os"
 	"os/exec"
@@ -8,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/seawall/seawall/internal/inventory"
 	"github.com/seawall/seawall/internal/nft"
 	"github.com/seawall/seawall/internal/policy"
 )
@@ -28,7 +30,7 @@ func TestGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			rs, err := Compile(p, nil)
+			rs, err := Compile(p, loadFacts(t, strings.TrimSuffix(in, ".yaml")+".facts.json"))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -49,6 +51,23 @@ func TestGolden(t *testing.T) {
 			nftCheck(t, nft.Script(rs))
 		})
 	}
+}
+
+// loadFacts reads the facts a golden policy is compiled with, if any.
+func loadFacts(t *testing.T, path string) *inventory.Facts {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if os.IsNotExist(err) {
+		return nil
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	var f inventory.Facts
+	if err := json.Unmarshal(b, &f); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	return &f
 }
 
 // nftCheck asks nft to parse and evaluate a script without committing it

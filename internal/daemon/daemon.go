@@ -18,8 +18,11 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"net/netip"
 	"os"
 	"slices"
 	"syscall"
@@ -52,28 +55,43 @@ type FactSource interface {
 
 // Config wires a daemon.
 type Config struct {
-	// Docker, if set, is watched when the policy has a containers section.
+	// Docker, if set, is watched for containers.
 	Docker FactSource
-	Path   string                         // the policy file
-	Load   func() (*policy.Policy, error) // reads the policy file and its set files
-	Kernel Kernel
-	State  *state.Dir
-	Log    *slog.Logger
-	Poll   time.Duration // how often files are checked (default 1s)
-	Watch  time.Duration // how often the table's presence is checked (default 200ms)
-	Reload <-chan os.Signal
-	Clock  func() time.Time
+	// Resolve looks up a DNS name the policy uses as a destination; nil
+	// disables resolving (those sets stay empty: denied). Names are
+	// resolved at start and every ResolveEvery (default 1m).
+	Resolve      func(ctx context.Context, name string) ([]netip.Addr, error)
+	ResolveEvery time.Duration
+	Path         string                         // the policy file
+	Load         func() (*policy.Policy, error) // reads the policy file and its set files
+	Kernel       Kernel
+	State        *state.Dir
+	Log          *slog.Logger
+	Poll         time.Duration // how often files are checked (default 1s)
+	Watch        time.Duration // how often the table's presence is checked (default 200ms)
+	Reload       <-chan os.Signal
+	Clock        func() time.Time
 }
 
 // Daemon runs the loop.
 type Daemon struct {
-	cfg     Config
-	files   map[string]fileStamp
-	pol     *policy.Policy
-	current *inventory.Facts // the last facts Docker gave; kept when it is unreachable
+	cfg      Config
+	files    map[string]fileStamp
+	pol      *policy.Policy
+	current  *inventory.Facts // the last facts Docker gave; kept when it is unreachable
+	resolved map[string][]netip.Addr
 }
 
-func (d *Daemon) facts() *inventory.Facts { return d.current }
+// facts is what the policy is compiled with: Docker's containers and the
+// addresses of the DNS names the policy uses.
+func (d *Daemon) facts() *inventory.Facts {
+	f := &inventory.Facts{}
+	if d.current != nil {
+		*f = *d.current
+	}
+	f.Resolved = d.resolved
+	return f
+}
 
 type fileStamp struct {
 	mod  time.Time
@@ -92,6 +110,9 @@ func New(cfg Config) *Daemon {
 	if cfg.Clock == nil {
 		cfg.Clock = time.Now
 	}
+	if cfg.ResolveEvery == 0 {
+		cfg.ResolveEvery = time.Minute
+	}
 	return &Daemon{cfg: cfg}
 }
 
@@ -106,8 +127,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 		go d.watchDocker(ctx, changes)
 	}
 	d.logErr("load", d.reload())
+	d.logErr("resolve", d.resolveNames(ctx))
 	poll := time.NewTicker(d.cfg.Poll)
 	defer poll.Stop()
+	resolve := time.NewTicker(d.cfg.ResolveEvery)
+	defer resolve.Stop()
 	watch := time.NewTicker(d.cfg.Watch)
 	defer watch.Stop()
 	for {
@@ -119,6 +143,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 			d.logErr("reload", d.reload())
 		case reason := <-changes:
 			d.logErr("containers", d.refreshFacts(ctx, reason))
+		case <-resolve.C:
+			d.logErr("resolve", d.resolveNames(ctx))
 		case <-poll.C:
 			if d.changed() {
 				d.logErr("reload", d.reload())
@@ -160,11 +186,45 @@ func (d *Daemon) refreshFacts(ctx context.Context, reason string) error {
 		return fmt.Errorf("could not read Docker's containers (keeping the last known): %w", err)
 	}
 	d.current = f
+	if err := d.cfg.State.SaveFacts(f); err != nil {
+		d.cfg.Log.Warn("could not record the containers", "err", err)
+	}
 	if err := d.reload(); err != nil {
 		return err
 	}
 	d.cfg.Log.Info("containers reconciled", "reason", reason, "containers", len(f.Containers), "took", time.Since(start).Round(time.Microsecond))
 	return nil
+}
+
+// resolveNames looks up the DNS names the policy uses as destinations and
+// reloads when an answer changed. A name that does not resolve keeps its
+// last addresses (none at first: traffic to it stays denied). Names found
+// in logs or elsewhere are never resolved: only the policy's.
+func (d *Daemon) resolveNames(ctx context.Context) error {
+	if d.cfg.Resolve == nil || d.pol == nil {
+		return nil
+	}
+	names := d.pol.Names(policy.DNSRef)
+	next := map[string][]netip.Addr{}
+	var errs []error
+	for _, n := range names {
+		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		addrs, err := d.cfg.Resolve(rctx, n)
+		cancel()
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", n, err))
+			addrs = d.resolved[n]
+		}
+		slices.SortFunc(addrs, func(a, b netip.Addr) int { return a.Compare(b) })
+		next[n] = slices.Compact(addrs)
+	}
+	if !maps.EqualFunc(next, d.resolved, slices.Equal) {
+		d.resolved = next
+		if err := d.reload(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // changed reports whether the policy file or a set file changed since the

@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/seawall/seawall/internal/inventory"
 	"github.com/seawall/seawall/internal/ruleset"
 )
 
@@ -78,6 +79,7 @@ func (d *Dir) Lock() (func(), error) {
 }
 
 const (
+	factsFile    = "facts.json"
 	appliedFile  = "applied.json"
 	previousFile = "previous.json"
 	trialFile    = "trial.json"
@@ -111,6 +113,13 @@ func (d *Dir) RecordGen(gen uint32) error {
 	a.Gen = gen
 	return writeJSON(d.file(appliedFile), a)
 }
+
+// Facts returns the last facts about containers seawall saw, or nil.
+func (d *Dir) Facts() (*inventory.Facts, error) { return readJSON[inventory.Facts](d.file(factsFile)) }
+
+// SaveFacts records the facts about containers, for when Docker cannot be
+// asked.
+func (d *Dir) SaveFacts(f *inventory.Facts) error { return writeJSON(d.file(factsFile), f) }
 
 // SaveTrial records an open confirm window.
 func (d *Dir) SaveTrial(t *Trial) error { return writeJSON(d.file(trialFile), t) }
