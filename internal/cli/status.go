@@ -2,11 +2,14 @@ package cli
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/seawall/seawall/internal/compile"
 	"github.com/seawall/seawall/internal/nft"
+	"github.com/seawall/seawall/internal/policy"
 	"github.com/seawall/seawall/internal/ruleset"
 	"github.com/seawall/seawall/internal/state"
 )
@@ -33,15 +36,25 @@ type statusSet struct {
 	Elements int    `json:"elements"`
 }
 
+// statusContainer is one container and the policy entry that governs it.
+type statusContainer struct {
+	Name    string   `json:"name"`
+	Addrs   []string `json:"addresses"`
+	Entry   string   `json:"entry"`  // entry name, "labels", "default" or "denied"
+	Chains  []string `json:"chains"` // its ingress and egress chains
+	Problem string   `json:"problem,omitempty"`
+}
+
 type statusReport struct {
-	Active     bool          `json:"active"`
-	AppliedAt  *time.Time    `json:"applied_at,omitempty"`
-	PolicyFile string        `json:"policy_file,omitempty"`
-	PolicyHash string        `json:"policy_hash,omitempty"`
-	Window     *time.Time    `json:"confirm_deadline,omitempty"`
-	Recorded   bool          `json:"recorded"` // the live table matches the state directory's record
-	Chains     []statusChain `json:"chains"`
-	Sets       []statusSet   `json:"sets"`
+	Active     bool              `json:"active"`
+	AppliedAt  *time.Time        `json:"applied_at,omitempty"`
+	PolicyFile string            `json:"policy_file,omitempty"`
+	PolicyHash string            `json:"policy_hash,omitempty"`
+	Window     *time.Time        `json:"confirm_deadline,omitempty"`
+	Recorded   bool              `json:"recorded"` // the live table matches the state directory's record
+	Chains     []statusChain     `json:"chains"`
+	Sets       []statusSet       `json:"sets"`
+	Containers []statusContainer `json:"containers,omitempty"`
 }
 
 func (a *app) statusCommand() *cobra.Command {
@@ -86,6 +99,7 @@ func (a *app) status() (*statusReport, error) {
 	}
 	var want *ruleset.Ruleset
 	if dir, err := state.Open(a.stateDir); err == nil {
+		rep.Containers = a.statusContainers(dir)
 		var applied *state.Applied
 		var trial *state.Trial
 		want, applied, trial, _ = liveRuleset(dir)
@@ -168,6 +182,37 @@ func matchesRecord(want *ruleset.Ruleset, live map[string][]nft.RuleCounter) boo
 	return n == len(live)
 }
 
+// statusContainers lists the containers seawall last saw and the entries
+// that govern them, according to the current policy.
+func (a *app) statusContainers(dir *state.Dir) []statusContainer {
+	f, err := dir.Facts()
+	if err != nil || f == nil {
+		return nil
+	}
+	p, err := policy.Load(a.config)
+	if err != nil || !p.UsesContainers() {
+		return nil
+	}
+	var out []statusContainer
+	for _, as := range compile.Assign(p, f) {
+		sc := statusContainer{Name: as.Container.Name, Entry: as.Key}
+		switch as.Source {
+		case "label":
+			sc.Entry = "labels"
+		case "denied":
+			sc.Problem = as.Err.Error()
+		}
+		if p.Containers != nil {
+			sc.Chains = []string{"ctr_" + as.Key + "_in", "ctr_" + as.Key + "_out"}
+		}
+		for _, addr := range as.Container.Addrs() {
+			sc.Addrs = append(sc.Addrs, addr.String())
+		}
+		out = append(out, sc)
+	}
+	return out
+}
+
 func verdictName(v ruleset.Verdict) string {
 	if v.Kind == ruleset.VerdictDrop {
 		return "drop"
@@ -209,6 +254,15 @@ func (a *app) printStatus(rep *statusReport) {
 				origin = r.Origin.String()
 			}
 			fmt.Fprintf(a.out, "  %10d %8s  %s  # %s\n", r.Packets, humanBytes(r.Bytes), r.Rule, origin)
+		}
+	}
+	if len(rep.Containers) > 0 {
+		fmt.Fprintln(a.out, "\ncontainers")
+		for _, c := range rep.Containers {
+			fmt.Fprintf(a.out, "  %-24s %-10s %s\n", c.Name, c.Entry, strings.Join(c.Addrs, " "))
+			if c.Problem != "" {
+				fmt.Fprintf(a.out, "    denied both ways: %s\n", c.Problem)
+			}
 		}
 	}
 	if len(rep.Sets) > 0 {
