@@ -24,6 +24,7 @@ import (
 const (
 	mapIn       = "ctr_in"      // + _v4/_v6: address → jump to the entry's ingress chain
 	mapOut      = "ctr_out"     // + _v4/_v6: address → jump to the entry's egress chain
+	mapPub      = "ctr_pub"     // + _tcp/_udp: published host port → jump to the entry's ingress chain
 	setNets     = "docker_nets" // + _v4/_v6: the subnets of Docker's bridge networks
 	keyDefault  = "default"
 	keyDenied   = "denied"
@@ -217,6 +218,25 @@ func (c *compiler) dispatchMaps(as []Assignment) {
 			c.rs.Sets = append(c.rs.Sets, set)
 		}
 	}
+	// Published ports, for connections docker-proxy accepts on the host
+	// (IPv6 to an IPv4-only container, hairpin): they reach input on the
+	// host port, and go through the same entry chain. A host port that two
+	// containers publish (on different host addresses) goes to the first.
+	for _, proto := range []string{"tcp", "udp"} {
+		set := &ruleset.Set{Name: mapPub + "_" + proto, Key: ruleset.KeyPort, Map: true, Origin: o}
+		seen := map[uint16]bool{}
+		for _, a := range as {
+			for _, p := range a.Container.Ports {
+				if p.Proto != proto || seen[p.HostPort] {
+					continue
+				}
+				seen[p.HostPort] = true
+				set.Elements = append(set.Elements, ruleset.Element{Port: p.HostPort, Jump: ctrChain(a.Key, "in")})
+			}
+		}
+		sort.Slice(set.Elements, func(i, j int) bool { return set.Elements[i].Port < set.Elements[j].Port })
+		c.rs.Sets = append(c.rs.Sets, set)
+	}
 }
 
 // selectorSets fills a set for every `container:X` the policy names: the
@@ -279,7 +299,9 @@ func (c *compiler) dnsRefs() []string       { return c.p.Names(policy.DNSRef) }
 //     closed); traffic from a container its egress allowed, to anything but
 //     another container, is accepted.
 //   - input: a container's traffic to the host meets its egress first, then
-//     the host's rules.
+//     the host's rules; a connection to a published host port (docker-proxy
+//     accepts those the kernel does not DNAT: IPv6 to an IPv4-only
+//     container, hairpin) meets the container's ingress.
 func (b *chainBuilder) containerDispatch() {
 	c := b.c
 	if c.p.Containers == nil || (b.name != ChainForward && b.name != ChainInput) {
@@ -294,6 +316,9 @@ func (b *chainBuilder) containerDispatch() {
 		for _, f := range ruleset.Families {
 			b.add(c.rule(o, ruleset.Vmap(f, ruleset.Dst, setName(mapIn, f))))
 		}
+	} else {
+		b.add(c.rule(o, ruleset.PortVmap(ruleset.ProtoTCP, mapPub+"_tcp")))
+		b.add(c.rule(o, ruleset.PortVmap(ruleset.ProtoUDP, mapPub+"_udp")))
 	}
 	for _, f := range ruleset.Families {
 		for _, d := range []ruleset.Dir{ruleset.Dst, ruleset.Src} {

@@ -203,7 +203,21 @@ func match(rs *ruleset.Ruleset, m ruleset.Match, p Packet) bool {
 // chain its element jumps to, or "".
 func vmapTarget(rs *ruleset.Ruleset, v ruleset.Verdict, p Packet) string {
 	m := rs.Set(v.Map)
-	if m == nil || p.Family != v.Family {
+	if m == nil {
+		return ""
+	}
+	if v.Proto != 0 {
+		if p.Proto != v.Proto {
+			return ""
+		}
+		for _, e := range m.Elements {
+			if e.Port == p.DstPort {
+				return e.Jump
+			}
+		}
+		return ""
+	}
+	if p.Family != v.Family {
 		return ""
 	}
 	a := p.Src

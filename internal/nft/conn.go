@@ -231,6 +231,8 @@ func setKeyType(k ruleset.SetKey) nftables.SetDatatype {
 		return nftables.TypeIP6Addr
 	case ruleset.KeyNFProto:
 		return nftables.TypeNFProto
+	case ruleset.KeyPort:
+		return nftables.TypeInetService
 	}
 	return nftables.TypeIPAddr
 }
@@ -243,10 +245,17 @@ func mapDataType(s *ruleset.Set) nftables.SetDatatype {
 }
 
 func setElements(s *ruleset.Set, es []ruleset.Element) []nftables.SetElement {
-	if s.Key == ruleset.KeyNFProto {
+	if s.Key == ruleset.KeyNFProto || s.Key == ruleset.KeyPort {
 		out := make([]nftables.SetElement, 0, len(es))
 		for _, e := range es {
-			out = append(out, nftables.SetElement{Key: []byte{nfproto(e.Proto)}, Timeout: e.Timeout})
+			el := nftables.SetElement{Key: []byte{nfproto(e.Proto)}, Timeout: e.Timeout}
+			if s.Key == ruleset.KeyPort {
+				el.Key = be16(e.Port)
+			}
+			if e.Jump != "" {
+				el.VerdictData = &expr.Verdict{Kind: expr.VerdictJump, Chain: e.Jump}
+			}
+			out = append(out, el)
 		}
 		return out
 	}

@@ -98,6 +98,7 @@ func sampleRuleset() *ruleset.Ruleset {
 				{First: netip.MustParseAddr("172.30.0.2"), Last: netip.MustParseAddr("172.30.0.2"), Jump: "sub"},
 				{First: netip.MustParseAddr("172.30.0.3"), Last: netip.MustParseAddr("172.30.0.3"), Jump: "sub"}}},
 			{Name: "ctr_out_v6", Key: ruleset.KeyIPv6Addr, Map: true},
+			{Name: "ctr_pub_tcp", Key: ruleset.KeyPort, Map: true, Elements: []ruleset.Element{{Port: 8443, Jump: "sub"}, {Port: 9000, Jump: "sub"}}},
 		},
 		Chains: []*ruleset.Chain{
 			{Name: "input", Base: &ruleset.Base{Type: ruleset.TypeFilter, Hook: ruleset.HookInput, Priority: 0, Policy: ruleset.Drop},
@@ -143,6 +144,7 @@ func sampleRuleset() *ruleset.Ruleset {
 					r(ruleset.Accept, ruleset.DNATed{}, ruleset.OrigPort{Proto: ruleset.ProtoTCP, Range: ruleset.PortRange{First: 443, Last: 443}}),
 					r(ruleset.Accept, ruleset.DNATed{}, ruleset.OrigPort{Proto: ruleset.ProtoUDP, Range: ruleset.PortRange{First: 8000, Last: 8100}}),
 					r(ruleset.Vmap(v6, ruleset.Src, "ctr_out_v6")),
+					r(ruleset.PortVmap(ruleset.ProtoTCP, "ctr_pub_tcp")),
 				}},
 			{Name: "prerouting", Base: &ruleset.Base{Type: ruleset.TypeNAT, Hook: ruleset.HookPrerouting, Priority: -100, Policy: ruleset.Accept},
 				Rules: []*ruleset.Rule{

@@ -366,6 +366,12 @@ func (b *exprBuilder) verdict(v ruleset.Verdict) error {
 	case ruleset.VerdictReturn:
 		b.add(&expr.Verdict{Kind: expr.VerdictReturn})
 	case ruleset.VerdictVmap:
+		if v.Proto != 0 {
+			b.needL4Proto(v.Proto)
+			b.add(&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},
+				&expr.Lookup{SourceRegister: 1, SetName: v.Map, DestRegister: 0, IsDestRegSet: true})
+			return nil
+		}
 		b.needNFProto(v.Family)
 		off, size := uint32(12), uint32(4)
 		if v.Family == ruleset.IPv6 {

@@ -107,15 +107,20 @@ func keyTypeName(k ruleset.SetKey) string {
 		return "ipv6_addr"
 	case ruleset.KeyNFProto:
 		return "nf_proto"
+	case ruleset.KeyPort:
+		return "inet_service"
 	}
 	panic(fmt.Sprintf("nft: unknown set key %d", k))
 }
 
 func elementText(k ruleset.SetKey, e ruleset.Element) string {
 	var s string
-	if k == ruleset.KeyNFProto {
+	switch k {
+	case ruleset.KeyNFProto:
 		s = e.Proto.String()
-	} else {
+	case ruleset.KeyPort:
+		s = strconv.Itoa(int(e.Port))
+	default:
 		s = rangeText(e)
 	}
 	if e.Timeout > 0 {
@@ -293,6 +298,9 @@ func verdictText(v ruleset.Verdict) string {
 	case ruleset.VerdictReturn:
 		return "return"
 	case ruleset.VerdictVmap:
+		if v.Proto != 0 {
+			return fmt.Sprintf("%s dport vmap @%s", protoName(v.Proto), v.Map)
+		}
 		return fmt.Sprintf("%s %s vmap @%s", l3Name(v.Family), dirName(v.Dir, "saddr", "daddr"), v.Map)
 	case ruleset.VerdictDNAT:
 		if v.To.Addr().Is4() {

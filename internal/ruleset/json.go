@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -137,6 +138,8 @@ func (r *Rule) UnmarshalJSON(b []byte) error {
 func (e Element) MarshalJSON() ([]byte, error) {
 	var s string
 	switch {
+	case e.Port != 0:
+		s = "port=" + strconv.Itoa(int(e.Port))
 	case e.Proto != FamilyAny:
 		s = e.Proto.String()
 	case e.First == e.Last:
@@ -173,6 +176,14 @@ func (e *Element) UnmarshalJSON(b []byte) error {
 			return fmt.Errorf("element %q: %w", s, err)
 		}
 		e.Timeout, s = d, s[:i]
+	}
+	if p, ok := strings.CutPrefix(s, "port="); ok {
+		n, err := strconv.ParseUint(p, 10, 16)
+		if err != nil {
+			return fmt.Errorf("element %q: %w", s, err)
+		}
+		e.Port = uint16(n)
+		return nil
 	}
 	switch s {
 	case "ipv4":

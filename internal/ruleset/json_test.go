@@ -17,6 +17,7 @@ func TestElementJSON(t *testing.T) {
 		{Proto: IPv6, Timeout: 90 * time.Second},
 		{First: a("192.0.2.9"), Last: a("192.0.2.9"), Timeout: time.Hour},
 		{First: a("172.30.0.2"), Last: a("172.30.0.2"), Jump: "ctr_in_web"},
+		{Port: 8443, Jump: "ctr_web_in"},
 	} {
 		b, err := json.Marshal(e)
 		if err != nil {

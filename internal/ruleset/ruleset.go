@@ -104,6 +104,7 @@ const (
 	KeyIPv4Addr SetKey = iota + 1
 	KeyIPv6Addr
 	KeyNFProto // "ipv4" / "ipv6": used by the confirm window
+	KeyPort    // a TCP or UDP port (inet_service)
 )
 
 // Family is the address family of an address-keyed set.
@@ -147,6 +148,7 @@ type Element struct {
 	Proto   Family        `json:"proto,omitempty"`
 	Timeout time.Duration `json:"timeout,omitempty"`
 	Jump    string        `json:"jump,omitempty"`
+	Port    uint16        `json:"port,omitempty"` // for KeyPort sets
 }
 
 // ChainType is the type of a base chain.
@@ -265,10 +267,12 @@ type Verdict struct {
 	Chain  string         `json:"chain,omitempty"`
 	To     netip.AddrPort `json:"to,omitzero"`
 	// For VerdictVmap: the packet's source or destination address of
-	// Family is looked up in map Map; no element means no verdict.
+	// Family (or, with Proto set, its Proto destination port) is looked
+	// up in map Map; no element means no verdict.
 	Map    string `json:"map,omitempty"`
 	Family Family `json:"family,omitempty"`
 	Dir    Dir    `json:"dir,omitempty"`
+	Proto  uint8  `json:"proto,omitempty"`
 }
 
 // Common verdicts.
@@ -284,6 +288,12 @@ var Return = Verdict{Kind: VerdictReturn}
 // map.
 func Vmap(f Family, d Dir, m string) Verdict {
 	return Verdict{Kind: VerdictVmap, Family: f, Dir: d, Map: m}
+}
+
+// PortVmap returns a verdict that dispatches on the destination port of a
+// TCP or UDP packet through a verdict map.
+func PortVmap(proto uint8, m string) Verdict {
+	return Verdict{Kind: VerdictVmap, Proto: proto, Dir: Dst, Map: m}
 }
 
 // Jump returns a jump verdict.
