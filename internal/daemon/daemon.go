@@ -189,7 +189,7 @@ func (d *Daemon) refreshFacts(ctx context.Context, reason string) error {
 	if err := d.cfg.State.SaveFacts(f); err != nil {
 		d.cfg.Log.Warn("could not record the containers", "err", err)
 	}
-	if err := d.reload(); err != nil {
+	if err := d.reconcile(); err != nil {
 		return err
 	}
 	d.cfg.Log.Info("containers reconciled", "reason", reason, "containers", len(f.Containers), "took", time.Since(start).Round(time.Microsecond))
@@ -220,7 +220,7 @@ func (d *Daemon) resolveNames(ctx context.Context) error {
 	}
 	if !maps.EqualFunc(next, d.resolved, slices.Equal) {
 		d.resolved = next
-		if err := d.reload(); err != nil {
+		if err := d.reconcile(); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -270,11 +270,22 @@ func (d *Daemon) reload() error {
 		return fmt.Errorf("policy not applied, the kernel keeps its ruleset: %w", err)
 	}
 	d.remember(p)
+	d.pol = p
+	return d.reconcile()
+}
+
+// reconcile compiles the loaded policy with the current facts and brings
+// the kernel to it. Container events and DNS answers come here directly:
+// the policy and its set files are not read again.
+func (d *Daemon) reconcile() error {
+	p := d.pol
+	if p == nil {
+		return nil // no valid policy yet: the kernel keeps what it has
+	}
 	rs, err := compile.Compile(p, d.facts())
 	if err != nil {
 		return err
 	}
-	d.pol = p
 	unlock, err := d.cfg.State.Lock()
 	if err != nil {
 		return err
