@@ -315,7 +315,7 @@ func (d *Daemon) reconcile() error {
 	if exists && applied != nil {
 		if changed, ok := onlySetsDiffer(applied.Ruleset, rs); ok {
 			if len(changed) == 0 {
-				d.cfg.Log.Info("policy unchanged", "file", p.File)
+				d.cfg.Log.Debug("kernel already up to date", "file", p.File)
 				return nil
 			}
 			gen, err := d.cfg.Kernel.ReplaceElements(changed)
