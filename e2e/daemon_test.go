@@ -61,7 +61,7 @@ func (w *world) dmStartDaemon() *dmDaemon {
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := w.lab.Command(ctx, netlab.Host, seawallBin,
 		"-c", w.policy, "--state-dir", filepath.Join(w.dir, "state"), "daemon")
-	cmd.Env = append(os.Environ(), sfNoSSH)
+	cmd.Env = append(os.Environ(), sfNoSSH, noDocker)
 	d := &dmDaemon{cmd: cmd, log: &dmSyncBuffer{}, done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = d.log, d.log
 	if err := cmd.Start(); err != nil {

@@ -42,6 +42,11 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+// noDocker keeps seawall processes of tests away from the machine's own
+// dockerd: tests that want Docker pass dockerlab's DOCKER_HOST after it
+// (the last value of a variable wins).
+const noDocker = "DOCKER_HOST=unix:///nonexistent/seawall-e2e-no-docker.sock"
+
 // rootTables lists the root namespace's tables (read-only): a canary for a
 // test that changed the host's firewall instead of a lab namespace's.
 func rootTables() string {
@@ -89,7 +94,7 @@ func (w *world) seawall(env []string, args ...string) (string, int) {
 	cmd := w.lab.Command(ctx, netlab.Host, append([]string{seawallBin}, full...)...)
 	// The machine's own SSH session must not reach the lockout guard: the
 	// lab's host is not the machine. Tests that want a session set it.
-	cmd.Env = append(append(os.Environ(), "SSH_CONNECTION="), env...)
+	cmd.Env = append(append(os.Environ(), "SSH_CONNECTION=", noDocker), env...)
 	out, err := cmd.CombinedOutput()
 	code := 0
 	if err != nil {

@@ -628,7 +628,7 @@ func pkEnviron() []string {
 		}
 		out = append(out, kv)
 	}
-	return out
+	return append(out, noDocker)
 }
 
 // pkRun runs the seawall binary in the host namespace with exactly args and

@@ -68,7 +68,7 @@ func (w *world) sfStdout(args ...string) string {
 	defer cancel()
 	argv := append([]string{seawallBin, "-c", w.policy, "--state-dir", filepath.Join(w.dir, "state")}, args...)
 	cmd := w.lab.Command(ctx, netlab.Host, argv...)
-	cmd.Env = append(os.Environ(), sfNoSSH)
+	cmd.Env = append(os.Environ(), sfNoSSH, noDocker)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()

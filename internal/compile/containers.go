@@ -26,6 +26,7 @@ const (
 	mapOut      = "ctr_out"     // + _v4/_v6: address → jump to the entry's egress chain
 	mapPub      = "ctr_pub"     // + _tcp/_udp: published host port → jump to the entry's ingress chain
 	setNets     = "docker_nets" // + _v4/_v6: the subnets of Docker's bridge networks
+	setKnown    = "ctr_addrs"   // + _v4/_v6: the addresses the verdict maps hold
 	keyDefault  = "default"
 	keyDenied   = "denied"
 	labelPrefix = "lbl_"
@@ -137,6 +138,13 @@ func (c *compiler) containers(f *inventory.Facts) {
 		}
 	}
 	c.addSetPair(setNets, cs.Pos, "docker bridge networks", nets)
+	var known []netip.Prefix
+	for _, a := range assigned {
+		for _, addr := range a.Container.Addrs() {
+			known = append(known, netip.PrefixFrom(addr, addr.BitLen()))
+		}
+	}
+	c.addSetPair(setKnown, cs.Pos, "container addresses", known)
 }
 
 func effectiveDefault(base policy.ContainerDefault, d *policy.ContainerDefault) policy.ContainerDefault {
@@ -326,8 +334,9 @@ func (b *chainBuilder) containerDispatch() {
 				continue
 			}
 			nets := ruleset.Addr{Family: f, Dir: d, Set: setName(setNets, f)}
-			b.add(c.logRule(unknown, fmt.Sprintf("seawall %s unreconciled", b.dir), nets))
-			b.add(c.rule(unknown, ruleset.Drop, nets))
+			notKnown := ruleset.Addr{Family: f, Dir: d, Set: setName(setKnown, f), Neg: true}
+			b.add(c.logRule(unknown, fmt.Sprintf("seawall %s unreconciled", b.dir), nets, notKnown))
+			b.add(c.rule(unknown, ruleset.Drop, nets, notKnown))
 		}
 	}
 	if b.name == ChainForward {

@@ -88,6 +88,11 @@ func (b *chainBuilder) builtins() {
 	if b.name != ChainForward {
 		b.add(c.rule(o, ruleset.Accept, ruleset.ICMPType{Family: v6, Types: icmpv6ND}, ruleset.HopLimit{Value: 255}))
 		b.add(c.rule(o, ruleset.Accept, ruleset.ICMPType{Family: v6, Types: icmpv6MLD}, ruleset.HopLimit{Value: 1}))
+	} else if c.p.Containers != nil {
+		// Neighbour discovery between containers on one bridge crosses
+		// forward (br_netfilter); a routed packet's hop limit is already
+		// decremented here, so 255 means bridged, on the link.
+		b.add(c.rule(o, ruleset.Accept, ruleset.ICMPType{Family: v6, Types: []uint8{135, 136}}, ruleset.HopLimit{Value: 255}))
 	}
 	inv := builtin("invalid")
 	invalid := ruleset.CtState{States: ruleset.CtInvalid}

@@ -124,6 +124,15 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	changes := make(chan string, 1)
 	if d.cfg.Docker != nil {
+		// Until Docker answers, compile with the containers recorded
+		// last: what the kernel holds. Without them the first ruleset
+		// would have empty maps and an empty docker_nets: every
+		// container open as Docker leaves it.
+		if f, err := d.cfg.State.Facts(); err == nil && f != nil {
+			d.current = f
+		} else if err != nil {
+			d.cfg.Log.Warn("could not read the recorded containers", "err", err)
+		}
 		go d.watchDocker(ctx, changes)
 	}
 	d.logErr("load", d.reload())
@@ -186,6 +195,13 @@ func (d *Daemon) refreshFacts(ctx context.Context, reason string) error {
 		return fmt.Errorf("could not read Docker's containers (keeping the last known): %w", err)
 	}
 	d.current = f
+	if d.pol != nil {
+		for _, a := range compile.Assign(d.pol, f) {
+			if a.Err != nil {
+				d.cfg.Log.Warn("container denied both ways: its seawall labels do not parse", "container", a.Container.Name, "err", a.Err)
+			}
+		}
+	}
 	if err := d.cfg.State.SaveFacts(f); err != nil {
 		d.cfg.Log.Warn("could not record the containers", "err", err)
 	}
