@@ -14,7 +14,7 @@ help:
 	@echo "make demo   - install what is needed, build, and show seawall in a namespace lab"
 	@echo "make test   - install what is needed and run every test (root runs the kernel tests)"
 	@echo "make bench  - compare seawall with nft -f and iptables-nft-restore + ipset"
-	@echo "make fuzz   - fuzz the policy parser for a minute"
+	@echo "make fuzz   - fuzz the policy and label parsers for a minute each"
 
 # deps installs the Debian/Ubuntu packages seawall and its tests need.
 # Go itself must be on PATH (Go >= 1.21 fetches the toolchain go.mod pins).
@@ -44,10 +44,12 @@ vet:
 # tests in namespaces (skipped with a reason when not root) and a short fuzz.
 test: deps check-format vet
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
-	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 20s ./internal/policy/
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime 15s ./internal/policy/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseLabels$$' -fuzztime 10s ./internal/policy/
 
 fuzz:
-	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 60s ./internal/policy/
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime 60s ./internal/policy/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseLabels$$' -fuzztime 60s ./internal/policy/
 
 bench: build
 	bash bench/run.sh
