@@ -168,31 +168,28 @@ func (c *compiler) entryChains(key string, e *policy.ContainerEntry, def policy.
 	}
 	in := &chainBuilder{c: c, name: "ingress", dir: key + "_in", what: what + "ingress", allow: ruleset.Accept,
 		published: true, deny: def.Ingress != policy.IngressPublished}
-	for _, r := range ingress {
-		in.userRule(r)
-	}
-	switch def.Ingress {
-	case policy.IngressPublished:
-		in.add(c.rule(o, ruleset.Accept))
-	default:
-		in.add(c.logRule(o, fmt.Sprintf("seawall ctr %s in drop", key)))
-		in.add(c.denyRules(o, def.Ingress == policy.IngressReject, 0)...)
-	}
+	in.entryRules(ingress, o, def.Ingress == policy.IngressReject, fmt.Sprintf("seawall ctr %s in drop", key))
 	out := &chainBuilder{c: c, name: "egress", dir: key + "_out", what: what + "egress", allow: ruleset.Return,
 		iface: ruleset.Dst, deny: def.Egress != policy.EgressAllow}
-	for _, r := range egress {
-		out.userRule(r)
-	}
-	switch def.Egress {
-	case policy.EgressAllow:
-		out.add(c.rule(o, ruleset.Return))
-	default:
-		out.add(c.logRule(o, fmt.Sprintf("seawall ctr %s out drop", key)))
-		out.add(c.denyRules(o, def.Egress == policy.EgressReject, 0)...)
-	}
+	out.entryRules(egress, o, def.Egress == policy.EgressReject, fmt.Sprintf("seawall ctr %s out drop", key))
 	c.rs.Chains = append(c.rs.Chains,
 		&ruleset.Chain{Name: ctrChain(key, "in"), Rules: in.rules},
 		&ruleset.Chain{Name: ctrChain(key, "out"), Rules: out.rules})
+}
+
+// entryRules adds an entry's rules and then its default: the chain's allow
+// verdict when the default is open, else a logged drop or reject.
+func (b *chainBuilder) entryRules(rules []*policy.Rule, o ruleset.Origin, reject bool, logPrefix string) {
+	c := b.c
+	for _, r := range rules {
+		b.userRule(r)
+	}
+	if !b.deny {
+		b.add(c.rule(o, b.allow))
+		return
+	}
+	b.add(c.logRule(o, logPrefix))
+	b.add(c.denyRules(o, reject, 0)...)
 }
 
 // deniedChains hold containers whose labels do not parse: denied both ways.
