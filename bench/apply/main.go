@@ -9,6 +9,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -22,6 +23,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/seawall/seawall/bench/internal/benchrun"
 )
 
 type options struct {
@@ -79,13 +82,13 @@ func run(o options) int {
 }
 
 func benchmark(o options, ns *namespaces) error {
-	load0 := loadavg()
+	load0 := benchrun.LoadAvg()
 	for _, t := range []string{"go", "ip", "nft", "iptables-nft-restore", "iptables-nft"} {
 		if _, err := exec.LookPath(t); err != nil {
 			return fmt.Errorf("%s is needed: %w", t, err)
 		}
 	}
-	root, err := moduleRoot()
+	root, err := benchrun.ModuleRoot()
 	if err != nil {
 		return err
 	}
@@ -99,20 +102,15 @@ func benchmark(o options, ns *namespaces) error {
 		defer os.RemoveAll(work)
 	}
 
-	revision := "unknown revision"
-	if out, err := exec.Command("git", "-C", root, "describe", "--always", "--dirty").Output(); err == nil {
-		revision = strings.TrimSpace(string(out))
-	}
+	revision := benchrun.Revision(root)
 	b := &bench{work: work, seawall: filepath.Join(work, "seawall"), ns: ns,
 		scripts: map[string]string{}, texts: map[string]string{}}
-	status("building seawall")
-	build := exec.Command("go", "build", "-o", b.seawall, "./cmd/seawall")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		return fmt.Errorf("go build ./cmd/seawall: %v\n%s", err, out)
+	benchrun.Status("building seawall")
+	if err := benchrun.BuildSeawall(context.Background(), root, b.seawall); err != nil {
+		return err
 	}
 
-	status("generating input (seed %d)", o.seed)
+	benchrun.Status("generating input (seed %d)", o.seed)
 	if b.in, err = generate(o.seed, o.hosts, o.cidrs, o.rules); err != nil {
 		return err
 	}
@@ -123,7 +121,7 @@ func benchmark(o options, ns *namespaces) error {
 	ipsetNote := ""
 	b.ipsetOK, ipsetNote = b.checkIPSet(o.installIPSet)
 
-	status("seawall plan --format nft x%d", o.n)
+	benchrun.Status("seawall plan --format nft x%d", o.n)
 	plan, err := b.measurePlan(o.n)
 	if err != nil {
 		return err
@@ -147,7 +145,7 @@ func benchmark(o options, ns *namespaces) error {
 					continue
 				}
 				done++
-				status("%d/%d: %s, %s", done, total, sc, t.Name)
+				benchrun.Status("%d/%d: %s, %s", done, total, sc, t.Name)
 				s, err := b.sample(t, sc, o.settle)
 				if err != nil {
 					return fmt.Errorf("%s, %s: %w", sc, t.Name, err)
@@ -159,12 +157,12 @@ func benchmark(o options, ns *namespaces) error {
 			}
 		}
 	}
-	status("")
+	benchrun.Status("")
 	same := res.sameRuleset("seawall apply", "nft -f")
 
 	report(reportInput{
 		o: o, b: b, tools: tools, res: res, plan: plan, same: same,
-		ipsetNote: ipsetNote, load0: load0, load1: loadavg(),
+		ipsetNote: ipsetNote, load0: load0, load1: benchrun.LoadAvg(),
 		versions: versions(b.ipsetOK), revision: revision,
 	})
 	return nil
@@ -308,9 +306,9 @@ func (b *bench) checkIPSet(install bool) (bool, string) {
 		if !install {
 			return false, "ipset is not installed (and -install-ipset=false)"
 		}
-		status("installing ipset (apt-get install -y ipset)")
+		benchrun.Status("installing ipset (apt-get install -y ipset)")
 		if out, err := exec.Command("apt-get", "install", "-y", "ipset").CombinedOutput(); err != nil {
-			status("apt-get install failed; running apt-get update first")
+			benchrun.Status("apt-get install failed; running apt-get update first")
 			if out2, err := exec.Command("apt-get", "update").CombinedOutput(); err != nil {
 				return false, fmt.Sprintf("apt-get update failed: %v: %s", err, tail(string(out2)))
 			}
@@ -345,35 +343,6 @@ func (b *bench) checkIPSet(install bool) (bool, string) {
 	return true, ""
 }
 
-// moduleRoot is the directory of the go.mod of the current directory.
-func moduleRoot() (string, error) {
-	out, err := exec.Command("go", "env", "GOMOD").Output()
-	if err != nil {
-		return "", fmt.Errorf("go env GOMOD: %w", err)
-	}
-	mod := strings.TrimSpace(string(out))
-	if mod == "" || mod == os.DevNull {
-		return "", errors.New("run this from the seawall repository (no go.mod found)")
-	}
-	dir := filepath.Dir(mod)
-	if _, err := os.Stat(filepath.Join(dir, "cmd", "seawall")); err != nil {
-		return "", fmt.Errorf("%s has no cmd/seawall: run this from the seawall repository", dir)
-	}
-	return dir, nil
-}
-
-func loadavg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "unknown"
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "unknown"
-	}
-	return strings.Join(f[:3], " ")
-}
-
 // versions describes the machine and the tools, for the report header.
 func versions(ipset bool) string {
 	first := func(argv ...string) string {
@@ -394,25 +363,4 @@ func versions(ipset bool) string {
 	}
 	parts = append(parts, runtime.Version())
 	return strings.Join(parts, ", ")
-}
-
-// stderrTTY is whether progress can overwrite its line.
-var stderrTTY = func() bool {
-	fi, err := os.Stderr.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
-}()
-
-// status prints progress on stderr: on a terminal on one line that it
-// overwrites, else one line per step. An empty message ends the progress.
-func status(format string, args ...any) {
-	msg := fmt.Sprintf(format, args...)
-	switch {
-	case !stderrTTY && msg == "":
-	case !stderrTTY:
-		fmt.Fprintf(os.Stderr, "bench: %s\n", msg)
-	case msg == "":
-		fmt.Fprint(os.Stderr, "\r\033[K")
-	default:
-		fmt.Fprintf(os.Stderr, "\r\033[Kbench: %s", msg)
-	}
 }

@@ -17,10 +17,10 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"time"
 
+	"github.com/seawall/seawall/bench/internal/benchrun"
 	"github.com/seawall/seawall/internal/dockerlab"
 	"github.com/seawall/seawall/internal/netlab"
 )
@@ -128,7 +128,7 @@ func (c *cleanups) run() error {
 }
 
 func benchmark(ctx context.Context, o options) (err error) {
-	load0 := loadavg()
+	load0 := benchrun.LoadAvg()
 	for _, t := range []string{"go", "ip", "nft"} {
 		if _, err := exec.LookPath(t); err != nil {
 			return fmt.Errorf("%s is needed: %w", t, err)
@@ -137,17 +137,17 @@ func benchmark(ctx context.Context, o options) (err error) {
 	if err := dockerlab.Available(); err != nil {
 		return err
 	}
-	root, err := moduleRoot()
+	root, err := benchrun.ModuleRoot()
 	if err != nil {
 		return err
 	}
 	var cl cleanups
 	defer func() {
-		status("cleaning up")
+		benchrun.Status("cleaning up")
 		if cerr := cl.run(); cerr != nil {
 			err = errors.Join(err, fmt.Errorf("cleaning up: %w", cerr))
 		}
-		status("")
+		benchrun.Status("")
 	}()
 
 	work, err := os.MkdirTemp("", "seawall-bench-ctr-")
@@ -162,19 +162,14 @@ func benchmark(ctx context.Context, o options) (err error) {
 		return os.RemoveAll(work)
 	})
 
-	revision := "unknown revision"
-	if out, err := exec.Command("git", "-C", root, "describe", "--always", "--dirty").Output(); err == nil {
-		revision = strings.TrimSpace(string(out))
-	}
-	status("building seawall")
+	revision := benchrun.Revision(root)
+	benchrun.Status("building seawall")
 	seawall := filepath.Join(work, "seawall")
-	build := exec.CommandContext(ctx, "go", "build", "-o", seawall, "./cmd/seawall")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		return fmt.Errorf("go build ./cmd/seawall: %v\n%s", err, out)
+	if err := benchrun.BuildSeawall(ctx, root, seawall); err != nil {
+		return err
 	}
 
-	status("starting the lab")
+	benchrun.Status("starting the lab")
 	lab, err := netlab.StartStandard(netlab.Options{})
 	if err != nil {
 		return err
@@ -184,7 +179,7 @@ func benchmark(ctx context.Context, o options) (err error) {
 		return err
 	}
 
-	status("starting a dockerd confined to the lab's host namespace")
+	benchrun.Status("starting a dockerd confined to the lab's host namespace")
 	d, err := dockerlab.Launch(lab, dockerlab.Options{})
 	if err != nil {
 		return err
@@ -193,7 +188,7 @@ func benchmark(ctx context.Context, o options) (err error) {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	status("building the test image")
+	benchrun.Status("building the test image")
 	if err := d.BuildImage(""); err != nil {
 		return err
 	}
@@ -211,7 +206,7 @@ func benchmark(ctx context.Context, o options) (err error) {
 	if err := os.WriteFile(policyPath, []byte(policyYAML), 0o644); err != nil {
 		return err
 	}
-	status("starting seawall daemon in the lab's host namespace")
+	benchrun.Status("starting seawall daemon in the lab's host namespace")
 	e.sd, err = startDaemon(lab, d, seawall, policyPath, filepath.Join(work, "state"), filepath.Join(work, "daemon.log"))
 	if err != nil {
 		return err
@@ -256,7 +251,7 @@ func benchmark(ctx context.Context, o options) (err error) {
 	if err := e.startBackground(ctx); err != nil {
 		return e.withLog(err)
 	}
-	status("measuring the cost of one look at the map")
+	benchrun.Status("measuring the cost of one look at the map")
 	if res.cal, err = calibrate(ctx, e); err != nil {
 		return err
 	}
@@ -268,7 +263,7 @@ func benchmark(ctx context.Context, o options) (err error) {
 			return err
 		}
 		cl.add(func() error { e.prof.close(); return nil })
-		status("timing the parts of %d reconciles in this process", o.profile)
+		benchrun.Status("timing the parts of %d reconciles in this process", o.profile)
 		if res.profSingle, err = e.prof.run(ctx, o.profile, e.chain); err != nil {
 			return fmt.Errorf("profiling a reconcile: %w", err)
 		}
@@ -286,8 +281,8 @@ func benchmark(ctx context.Context, o options) (err error) {
 	res.poll = e.mw.stats()
 	res.allLines = e.sd.since(0)
 	res.daemonOK = e.sd.running()
-	status("")
-	report(reportInput{o: o, res: res, load0: load0, load1: loadavg(), revision: revision, versions: versions, e: e})
+	benchrun.Status("")
+	report(reportInput{o: o, res: res, load0: load0, load1: benchrun.LoadAvg(), revision: revision, versions: versions, e: e})
 	return nil
 }
 
@@ -330,53 +325,3 @@ host:
   input:
     - allow: ssh
 `
-
-// moduleRoot is the directory of the go.mod of the current directory.
-func moduleRoot() (string, error) {
-	out, err := exec.Command("go", "env", "GOMOD").Output()
-	if err != nil {
-		return "", fmt.Errorf("go env GOMOD: %w", err)
-	}
-	mod := strings.TrimSpace(string(out))
-	if mod == "" || mod == os.DevNull {
-		return "", errors.New("run this from the seawall repository (no go.mod found)")
-	}
-	dir := filepath.Dir(mod)
-	if _, err := os.Stat(filepath.Join(dir, "cmd", "seawall")); err != nil {
-		return "", fmt.Errorf("%s has no cmd/seawall: run this from the seawall repository", dir)
-	}
-	return dir, nil
-}
-
-func loadavg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "unknown"
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "unknown"
-	}
-	return strings.Join(f[:3], " ")
-}
-
-// stderrTTY is whether progress can overwrite its line.
-var stderrTTY = func() bool {
-	fi, err := os.Stderr.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
-}()
-
-// status prints progress on stderr: on a terminal on one line that it
-// overwrites, else one line per step. An empty message ends the progress.
-func status(format string, args ...any) {
-	msg := fmt.Sprintf(format, args...)
-	switch {
-	case !stderrTTY && msg == "":
-	case !stderrTTY:
-		fmt.Fprintf(os.Stderr, "bench: %s\n", msg)
-	case msg == "":
-		fmt.Fprint(os.Stderr, "\r\033[K")
-	default:
-		fmt.Fprintf(os.Stderr, "\r\033[Kbench: %s", msg)
-	}
-}

@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/seawall/seawall/bench/internal/benchrun"
 	"github.com/seawall/seawall/internal/dockerlab"
 	"github.com/seawall/seawall/internal/netlab"
 )
@@ -138,7 +139,7 @@ func (e *env) startBackground(ctx context.Context) error {
 	if e.o.background == 0 {
 		return nil
 	}
-	status("starting %d background containers", e.o.background)
+	benchrun.Status("starting %d background containers", e.o.background)
 	var names []string
 	for i := range e.o.background {
 		names = append(names, fmt.Sprintf("swb-bg%03d", i+1))
@@ -190,7 +191,7 @@ func (e *env) singles(ctx context.Context) ([]*single, error) {
 		case <-time.After(e.o.settle):
 		}
 		s := &single{name: fmt.Sprintf("swb-s%03d", i+1)}
-		status("single start %d/%d", i+1, e.o.starts)
+		benchrun.Status("single start %d/%d", i+1, e.o.starts)
 		s.runStart = time.Now().UnixNano()
 		if err := e.runContainer(ctx, s.name); err != nil {
 			return nil, err
@@ -303,7 +304,7 @@ func (e *env) burstRound(ctx context.Context, round int) (*burst, error) {
 	for i := range e.o.burst {
 		b.names = append(b.names, fmt.Sprintf("swb-b%d-%03d", round, i+1))
 	}
-	status("burst %d: starting %d containers, %d at a time", round, e.o.burst, e.o.parallel)
+	benchrun.Status("burst %d: starting %d containers, %d at a time", round, e.o.burst, e.o.parallel)
 	t0 := time.Now().UnixNano()
 	b.runsFirst = t0
 	var err error
@@ -316,7 +317,7 @@ func (e *env) burstRound(ctx context.Context, round int) (*burst, error) {
 	if b.info, err = e.inspect(ctx, b.names); err != nil {
 		return nil, err
 	}
-	status("burst %d: waiting for all %d addresses in map %s", round, e.o.burst, mapName)
+	benchrun.Status("burst %d: waiting for all %d addresses in map %s", round, e.o.burst, mapName)
 	for _, n := range b.names {
 		if st := e.mw.stateAt(b.info[n].addr, t0); st != "" {
 			return nil, fmt.Errorf("container %s got %s, which was still in map %s (jump %s) when the burst began", n, b.info[n].addr, mapName, st)
@@ -347,7 +348,7 @@ func (e *env) burstRound(ctx context.Context, round int) (*burst, error) {
 	}
 
 	if e.prof != nil && round == 1 {
-		status("burst %d: timing the parts of %d reconciles with %d containers running", round, e.o.profile, e.o.background+e.o.burst)
+		benchrun.Status("burst %d: timing the parts of %d reconciles with %d containers running", round, e.o.profile, e.o.background+e.o.burst)
 		select {
 		case <-ctx.Done():
 			return nil, ctx.Err()
@@ -359,7 +360,7 @@ func (e *env) burstRound(ctx context.Context, round int) (*burst, error) {
 		}
 	}
 
-	status("burst %d: removing %d containers", round, e.o.burst)
+	benchrun.Status("burst %d: removing %d containers", round, e.o.burst)
 	rm := time.Now()
 	if err := e.removeContainers(ctx, b.names); err != nil {
 		return nil, err
