@@ -81,10 +81,7 @@ func (a *app) apply(window time.Duration, loseSSH bool) error {
 	}
 	next := &state.Applied{Time: now.UTC(), PolicyFile: p.File, PolicyHash: p.Hash, Ruleset: rs}
 	if window == 0 {
-		if next.Gen, err = s.install(rs); err != nil {
-			return err
-		}
-		if err := s.dir.SaveApplied(next); err != nil {
+		if err := s.adopt(next); err != nil {
 			return err
 		}
 		fmt.Fprintf(a.out, "applied %s: %d rules in table inet seawall\n", p.File, rs.RuleCount())
@@ -194,10 +191,7 @@ func (a *app) confirmCommand() *cobra.Command {
 			if t == nil {
 				return errors.New("no confirm window is open")
 			}
-			if t.Next.Gen, err = s.install(t.Next.Ruleset); err != nil {
-				return err
-			}
-			if err := s.dir.SaveApplied(t.Next); err != nil {
+			if err := s.adopt(t.Next); err != nil {
 				return err
 			}
 			if err := s.dir.ClearTrial(); err != nil {
@@ -228,15 +222,7 @@ func (a *app) rollbackCommand() *cobra.Command {
 				return err
 			}
 			if t != nil {
-				prev := t.PrevRuleset()
-				gen, err := s.install(prev)
-				if err != nil {
-					return err
-				}
-				if err := s.dir.ClearTrial(); err != nil {
-					return err
-				}
-				if err := s.dir.RecordGen(gen); err != nil {
+				if err := s.closeWindow(t); err != nil {
 					return err
 				}
 				fmt.Fprintln(a.out, "rolled back: the confirm window is closed and the previous ruleset is in force")
@@ -249,10 +235,7 @@ func (a *app) rollbackCommand() *cobra.Command {
 			if prev == nil {
 				return errors.New("nothing to roll back to: no previous ruleset is recorded")
 			}
-			if prev.Gen, err = s.install(prev.Ruleset); err != nil {
-				return err
-			}
-			if err := s.dir.SaveApplied(prev); err != nil {
+			if err := s.adopt(prev); err != nil {
 				return err
 			}
 			fmt.Fprintf(a.out, "rolled back to the ruleset applied at %s from %s\n", prev.Time.Local().Format(time.DateTime), prev.PolicyFile)

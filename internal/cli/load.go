@@ -143,15 +143,29 @@ func (s *session) settleTrial(now time.Time) (*state.Trial, error) {
 	if err != nil || t == nil || now.Before(t.Deadline) {
 		return nil, err
 	}
-	prev := t.PrevRuleset()
-	gen, err := s.install(prev)
+	return t, s.closeWindow(t)
+}
+
+// closeWindow puts the table back on the ruleset a confirm window falls
+// back to, and forgets the window.
+func (s *session) closeWindow(t *state.Trial) error {
+	gen, err := s.install(t.PrevRuleset())
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if err := s.dir.ClearTrial(); err != nil {
-		return nil, err
+		return err
 	}
-	return t, s.dir.RecordGen(gen)
+	return s.dir.RecordGen(gen)
+}
+
+// adopt installs a recorded ruleset and records it as the applied one.
+func (s *session) adopt(a *state.Applied) error {
+	var err error
+	if a.Gen, err = s.install(a.Ruleset); err != nil {
+		return err
+	}
+	return s.dir.SaveApplied(a)
 }
 
 // liveRuleset is the ruleset the kernel should hold according to the state
