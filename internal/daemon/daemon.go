@@ -202,10 +202,13 @@ func (d *Daemon) refreshFacts(ctx context.Context, reason string) error {
 			}
 		}
 	}
-	if err := d.cfg.State.SaveFacts(f); err != nil {
-		d.cfg.Log.Warn("could not record the containers", "err", err)
+	err = d.reconcile()
+	// Recorded after the commit: the fsync is not on the path to the
+	// rules, and what is recorded is what the kernel was given.
+	if serr := d.cfg.State.SaveFacts(f); serr != nil {
+		d.cfg.Log.Warn("could not record the containers", "err", serr)
 	}
-	if err := d.reconcile(); err != nil {
+	if err != nil {
 		return err
 	}
 	d.cfg.Log.Info("containers reconciled", "reason", reason, "containers", len(f.Containers), "took", time.Since(start).Round(time.Microsecond))
