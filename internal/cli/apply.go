@@ -130,6 +130,17 @@ func (a *app) previousForWindow(s *session) (*state.Applied, error) {
 	return prev, nil
 }
 
+// withSession runs fn holding the locked state directory and a netlink
+// connection.
+func (a *app) withSession(fn func(*session) error) error {
+	s, err := a.openSession()
+	if err != nil {
+		return err
+	}
+	defer s.close()
+	return fn(s)
+}
+
 // sshGuard checks the session described by SSH_CONNECTION
 // ("client port server port").
 func sshGuard(rs *ruleset.Ruleset, conn string) error {
@@ -173,32 +184,29 @@ func (a *app) confirmCommand() *cobra.Command {
 		Short: "Keep the ruleset applied with --confirm",
 		Args:  noArgs,
 		RunE: func(*cobra.Command, []string) error {
-			s, err := a.openSession()
-			if err != nil {
-				return err
-			}
-			defer s.close()
-			if t, err := s.settleTrial(time.Now()); err != nil {
-				return err
-			} else if t != nil {
-				return fmt.Errorf("too late: the confirm window closed at %s and the kernel restored the previous ruleset; nothing was confirmed",
-					t.Deadline.Local().Format(time.TimeOnly))
-			}
-			t, err := s.dir.Trial()
-			if err != nil {
-				return err
-			}
-			if t == nil {
-				return errors.New("no confirm window is open")
-			}
-			if err := s.adopt(t.Next); err != nil {
-				return err
-			}
-			if err := s.dir.ClearTrial(); err != nil {
-				return err
-			}
-			fmt.Fprintf(a.out, "confirmed: %s stays applied\n", t.Next.PolicyFile)
-			return nil
+			return a.withSession(func(s *session) error {
+				if t, err := s.settleTrial(time.Now()); err != nil {
+					return err
+				} else if t != nil {
+					return fmt.Errorf("too late: the confirm window closed at %s and the kernel restored the previous ruleset; nothing was confirmed",
+						t.Deadline.Local().Format(time.TimeOnly))
+				}
+				t, err := s.dir.Trial()
+				if err != nil {
+					return err
+				}
+				if t == nil {
+					return errors.New("no confirm window is open")
+				}
+				if err := s.adopt(t.Next); err != nil {
+					return err
+				}
+				if err := s.dir.ClearTrial(); err != nil {
+					return err
+				}
+				fmt.Fprintf(a.out, "confirmed: %s stays applied\n", t.Next.PolicyFile)
+				return nil
+			})
 		},
 	}
 }
@@ -209,37 +217,34 @@ func (a *app) rollbackCommand() *cobra.Command {
 		Short: "Restore the previous ruleset (or close a confirm window now)",
 		Args:  noArgs,
 		RunE: func(*cobra.Command, []string) error {
-			s, err := a.openSession()
-			if err != nil {
-				return err
-			}
-			defer s.close()
-			if _, err := s.settleTrial(time.Now()); err != nil {
-				return err
-			}
-			t, err := s.dir.Trial()
-			if err != nil {
-				return err
-			}
-			if t != nil {
-				if err := s.closeWindow(t); err != nil {
+			return a.withSession(func(s *session) error {
+				if _, err := s.settleTrial(time.Now()); err != nil {
 					return err
 				}
-				fmt.Fprintln(a.out, "rolled back: the confirm window is closed and the previous ruleset is in force")
+				t, err := s.dir.Trial()
+				if err != nil {
+					return err
+				}
+				if t != nil {
+					if err := s.closeWindow(t); err != nil {
+						return err
+					}
+					fmt.Fprintln(a.out, "rolled back: the confirm window is closed and the previous ruleset is in force")
+					return nil
+				}
+				prev, err := s.dir.Previous()
+				if err != nil {
+					return err
+				}
+				if prev == nil {
+					return errors.New("nothing to roll back to: no previous ruleset is recorded")
+				}
+				if err := s.adopt(prev); err != nil {
+					return err
+				}
+				fmt.Fprintf(a.out, "rolled back to the ruleset applied at %s from %s\n", prev.Time.Local().Format(time.DateTime), prev.PolicyFile)
 				return nil
-			}
-			prev, err := s.dir.Previous()
-			if err != nil {
-				return err
-			}
-			if prev == nil {
-				return errors.New("nothing to roll back to: no previous ruleset is recorded")
-			}
-			if err := s.adopt(prev); err != nil {
-				return err
-			}
-			fmt.Fprintf(a.out, "rolled back to the ruleset applied at %s from %s\n", prev.Time.Local().Format(time.DateTime), prev.PolicyFile)
-			return nil
+			})
 		},
 	}
 }
@@ -250,22 +255,19 @@ func (a *app) resetCommand() *cobra.Command {
 		Short: "Remove table inet seawall, and nothing else",
 		Args:  noArgs,
 		RunE: func(*cobra.Command, []string) error {
-			s, err := a.openSession()
-			if err != nil {
-				return err
-			}
-			defer s.close()
-			if _, err := s.install(nil); err != nil {
-				return err
-			}
-			if err := s.dir.ClearTrial(); err != nil {
-				return err
-			}
-			if err := s.dir.ClearApplied(); err != nil {
-				return err
-			}
-			fmt.Fprintln(a.out, "removed table inet seawall; other tables were not touched ('seawall rollback' brings it back)")
-			return nil
+			return a.withSession(func(s *session) error {
+				if _, err := s.install(nil); err != nil {
+					return err
+				}
+				if err := s.dir.ClearTrial(); err != nil {
+					return err
+				}
+				if err := s.dir.ClearApplied(); err != nil {
+					return err
+				}
+				fmt.Fprintln(a.out, "removed table inet seawall; other tables were not touched ('seawall rollback' brings it back)")
+				return nil
+			})
 		},
 	}
 }
