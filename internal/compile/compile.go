@@ -25,8 +25,8 @@ import (
 //	                                       here is final whatever Docker accepts later
 //	output    filter output      0         host rules, at filter
 //
-// Later stages add prerouting at raw (-300) for bans and blocklists, before
-// conntrack, so a ban also cuts established flows and published ports.
+//	bans      filter prerouting  -300      jail bans of scope all (jails.go), at raw: before conntrack and
+//	                                       DNAT, so a ban also cuts established flows and published ports
 const (
 	PrioDNAT    = -100
 	PrioFilter  = 0
@@ -45,6 +45,9 @@ const (
 // containers (nil when there are none or Docker is not watched).
 func Compile(p *policy.Policy, f *inventory.Facts) (*ruleset.Ruleset, error) {
 	c := &compiler{p: p, rs: &ruleset.Ruleset{}, file: filepath.Base(p.File)}
+	// Jail sets come first: a re-apply keeps the leading run of unchanged
+	// sets, and so keeps the bans in them.
+	c.jailSets()
 	c.addSets()
 	c.containers(f)
 	h := &p.Host
@@ -57,6 +60,7 @@ func Compile(p *policy.Policy, f *inventory.Facts) (*ruleset.Ruleset, error) {
 		c.hostChain(ChainForward, ruleset.HookForward, PrioForward, h.Policy.Forward, h.Forward)
 	}
 	c.redirects()
+	c.bans()
 	if c.err != nil {
 		return nil, c.err
 	}
@@ -69,9 +73,9 @@ func Compile(p *policy.Policy, f *inventory.Facts) (*ruleset.Ruleset, error) {
 
 func chainRank(c *ruleset.Chain) int {
 	if c.Base == nil {
-		return 100
+		return 1000
 	}
-	return int(c.Base.Hook)
+	return int(c.Base.Hook)*10 + min(max(c.Base.Priority/100+5, 0), 9)
 }
 
 type compiler struct {

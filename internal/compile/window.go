@@ -11,6 +11,10 @@ import (
 // WindowSet is the set whose elements hold a confirm window open.
 const WindowSet = "confirm_window"
 
+// PrevPrefix starts the names of the previous ruleset's chains and sets in
+// a confirm window's table.
+const PrevPrefix = "prev_"
+
 // ConfirmWindow composes the table that `apply --confirm` installs: the next
 // ruleset and the previous one side by side, switched by the kernel itself.
 // Every hook gets a dispatcher base chain that sends packets to the next
@@ -69,7 +73,7 @@ func ConfirmWindow(prev, next *ruleset.Ruleset, window time.Duration) *ruleset.R
 		}
 	}
 	add(next, "", 0)
-	add(prev, "prev_", 1)
+	add(prev, PrevPrefix, 1)
 	var dispatchers []*ruleset.Chain
 	o := ruleset.Origin{What: "confirm window"}
 	for _, k := range order {

@@ -146,6 +146,11 @@ func match(rs *ruleset.Ruleset, m ruleset.Match, p Packet) bool {
 			a = p.Dst
 		}
 		ranges := m.Ranges
+		if m.Mask > 0 {
+			if p, err := a.Prefix(m.Mask); err == nil {
+				a = p.Addr()
+			}
+		}
 		if m.Set != "" {
 			if s := rs.Set(m.Set); s != nil {
 				ranges = s.Elements

@@ -7,6 +7,7 @@ import (
 	"os"
 	"runtime"
 	"slices"
+	"strings"
 
 	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
@@ -30,6 +31,17 @@ type Conn struct {
 // Open connects to nftables in the network namespace the process runs in.
 func Open() (*Conn, error) {
 	c, err := nftables.New()
+	if err != nil {
+		return nil, fmt.Errorf("could not open netlink socket: %w", classify(err))
+	}
+	return &Conn{c: c, nsFD: -1}, nil
+}
+
+// OpenLasting is Open with one netlink socket kept for the Conn's life
+// instead of one per operation: for the daemon, whose container updates
+// are on a latency budget.
+func OpenLasting() (*Conn, error) {
+	c, err := nftables.New(nftables.AsLasting())
 	if err != nil {
 		return nil, fmt.Errorf("could not open netlink socket: %w", classify(err))
 	}
@@ -108,11 +120,21 @@ func (c *Conn) apply(rs *ruleset.Ruleset, keep map[string]bool, gen uint32) (uin
 	if err != nil {
 		return 0, fmt.Errorf("could not read the nftables generation: %w", classify(err))
 	}
-	var kept map[string]bool
-	if len(keep) > 0 && gen != 0 && now.ID == gen {
-		if kept, err = c.keepable(rs, keep); err != nil {
-			return 0, err
+	// Runtime sets (bans) are kept whatever committed since gen: their
+	// elements belong to the daemon, not to the recorded ruleset, and
+	// every ban it adds is a commit of its own.
+	if len(keep) > 0 && (gen == 0 || now.ID != gen) {
+		runtime := map[string]bool{}
+		for name := range keep {
+			if s := rs.Set(name); s != nil && s.Runtime {
+				runtime[name] = true
+			}
 		}
+		keep = runtime
+	}
+	kept, err := c.keepable(rs, keep)
+	if err != nil {
+		return 0, err
 	}
 	if len(kept) == 0 {
 		c.c.AddTable(t)
@@ -151,7 +173,7 @@ func (c *Conn) keepable(rs *ruleset.Ruleset, keep map[string]bool) (map[string]b
 			continue
 		}
 		same := l.KeyType.Name == setKeyType(want.Key).Name && l.Interval == want.Interval && l.IsMap == want.Map &&
-			l.Dynamic == want.Dynamic && l.HasTimeout == (want.Timeout > 0 || hasElementTimeout(want)) &&
+			l.Dynamic == want.Dynamic && l.HasTimeout == want.HasTimeout() &&
 			l.Timeout == want.Timeout
 		if same {
 			kept[l.Name] = true
@@ -315,7 +337,7 @@ func (c *Conn) addContent(t *nftables.Table, rs *ruleset.Ruleset, kept map[strin
 			IsMap:      s.Map,
 			DataType:   mapDataType(s),
 			Dynamic:    s.Dynamic,
-			HasTimeout: s.Timeout > 0 || hasElementTimeout(s),
+			HasTimeout: s.HasTimeout(),
 			Timeout:    s.Timeout,
 			Size:       s.Size,
 		}
@@ -539,4 +561,83 @@ func (c *Conn) ReplaceElements(sets []*ruleset.Set) (uint32, error) {
 		return 0, fmt.Errorf("could not update sets: %w", classify(err))
 	}
 	return now.ID + 1, nil
+}
+
+// AddElements adds the elements of each set (name, key and Elements, with
+// their timeouts) to the live table's runtime sets in one transaction: a
+// batch of bans. See ChangeElements.
+func (c *Conn) AddElements(sets []*ruleset.Set) error { return c.ChangeElements(nil, sets) }
+
+// DeleteElements removes the elements of each set from the live table in
+// one transaction. See ChangeElements.
+func (c *Conn) DeleteElements(sets []*ruleset.Set) error { return c.ChangeElements(sets, nil) }
+
+// ChangeElements removes the elements of del and then adds those of add,
+// in one transaction: a ban whose time changes is deleted and added again
+// (an add leaves a present element's timeout as it was). If the
+// transaction fails, each element is sent on its own: deleting one that is
+// not there (it expired meanwhile) is no error; adds that fail are returned
+// in the error, and the rest are in.
+func (c *Conn) ChangeElements(del, add []*ruleset.Set) error {
+	nd, err := c.queueElements(del, c.c.SetDeleteElements)
+	if err != nil {
+		return err
+	}
+	na, err := c.queueElements(add, c.c.SetAddElements)
+	if err != nil {
+		return err
+	}
+	n := nd + na
+	if n == 0 {
+		return nil
+	}
+	err = c.c.Flush()
+	if err == nil {
+		return nil
+	}
+	if n == 1 && !(len(del) > 0 && errors.Is(err, unix.ENOENT)) {
+		return fmt.Errorf("could not change a set element: %w", classify(err))
+	}
+	// One at a time, to find the ones that fail.
+	var failed []string
+	one := func(sets []*ruleset.Set, op func(*nftables.Set, []nftables.SetElement) error, verb string) {
+		for _, set := range sets {
+			for _, e := range set.Elements {
+				single := *set
+				single.Elements = []ruleset.Element{e}
+				_, err := c.queueElements([]*ruleset.Set{&single}, op)
+				if err == nil {
+					err = c.c.Flush()
+				}
+				if err == nil || verb == "delete" && errors.Is(err, unix.ENOENT) {
+					continue
+				}
+				failed = append(failed, fmt.Sprintf("%s %s in %s: %v", verb, e.First, set.Name, classify(err)))
+			}
+		}
+	}
+	one(del, c.c.SetDeleteElements, "delete")
+	one(add, c.c.SetAddElements, "add")
+	if len(failed) > 0 {
+		return fmt.Errorf("could not change %d of %d set elements: %s", len(failed), n, strings.Join(failed, "; "))
+	}
+	return nil
+}
+
+// queueElements queues op on the elements of each set and returns how
+// many it queued.
+func (c *Conn) queueElements(sets []*ruleset.Set, op func(*nftables.Set, []nftables.SetElement) error) (int, error) {
+	t := c.table()
+	n := 0
+	for _, set := range sets {
+		if len(set.Elements) == 0 {
+			continue
+		}
+		s := &nftables.Set{Table: t, Name: set.Name, KeyType: setKeyType(set.Key), Interval: set.Interval, HasTimeout: set.HasTimeout()}
+		if err := op(s, setElements(set, set.Elements)); err != nil {
+			return n, fmt.Errorf("could not queue the elements of set %s: %w", set.Name, err)
+		}
+		n += len(set.Elements)
+	}
+	return n, nil
 }

@@ -99,6 +99,10 @@ func sampleRuleset() *ruleset.Ruleset {
 				{First: netip.MustParseAddr("172.30.0.3"), Last: netip.MustParseAddr("172.30.0.3"), Jump: "sub"}}},
 			{Name: "ctr_out_v6", Key: ruleset.KeyIPv6Addr, Map: true},
 			{Name: "ctr_pub_tcp", Key: ruleset.KeyPort, Map: true, Elements: []ruleset.Element{{Port: 8443, Jump: "sub"}, {Port: 9000, Jump: "sub"}}},
+			{Name: "jail_sshd_v4", Key: ruleset.KeyIPv4Addr, Runtime: true, Elements: []ruleset.Element{
+				{First: netip.MustParseAddr("203.0.113.9"), Last: netip.MustParseAddr("203.0.113.9"), Timeout: time.Hour},
+				{First: netip.MustParseAddr("203.0.113.10"), Last: netip.MustParseAddr("203.0.113.10")}}},
+			{Name: "jail_sshd_v6", Key: ruleset.KeyIPv6Addr, Runtime: true},
 		},
 		Chains: []*ruleset.Chain{
 			{Name: "input", Base: &ruleset.Base{Type: ruleset.TypeFilter, Hook: ruleset.HookInput, Priority: 0, Policy: ruleset.Drop},
@@ -113,6 +117,8 @@ func sampleRuleset() *ruleset.Ruleset {
 					r(ruleset.Drop, ruleset.CtState{States: ruleset.CtNew}, ruleset.TCPFlags{Mask: 0x17, Value: ruleset.TCPSyn, Neg: true}),
 					r(ruleset.Accept, ruleset.CtState{States: ruleset.CtEstablished | ruleset.CtRelated}),
 					r(ruleset.Accept, ruleset.Addr{Family: v4, Dir: ruleset.Src, Set: "office_v4"}, tcp22),
+					r(ruleset.Drop, ruleset.Addr{Family: v4, Dir: ruleset.Src, Set: "jail_sshd_v4"}),
+					r(ruleset.Drop, ruleset.Addr{Family: v6, Dir: ruleset.Src, Set: "jail_sshd_v6", Mask: 64}),
 					r(ruleset.Accept, ruleset.Addr{Family: v6, Dir: ruleset.Src, Set: "office_v6", Neg: true}, tcp22),
 					r(ruleset.Accept, ruleset.Addr{Family: v4, Dir: ruleset.Src, Ranges: addrs("203.0.113.7/32")}),
 					r(ruleset.Accept, ruleset.Addr{Family: v4, Dir: ruleset.Src, Ranges: addrs("10.0.0.0/8")}),
@@ -315,12 +321,7 @@ func blocks(listing string) string {
 // silently truncated element batches this large; go.mod pins a later
 // commit, and this test keeps it that way.
 func TestBulkLoadCount(t *testing.T) {
-	ns, fd := testNS(t)
-	c, err := OpenNS(fd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	ns, c := testConn(t)
 	const n = 100_000
 	var ps []netip.Prefix
 	for i := 0; i < n; i++ {

@@ -196,6 +196,9 @@ func (b *exprBuilder) addr(m ruleset.Addr) error {
 	}
 	if m.Set != "" {
 		load(size)
+		if m.Mask > 0 {
+			b.add(&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: size, Mask: familyMask(m.Family, m.Mask), Xor: make([]byte, size)})
+		}
 		b.add(&expr.Lookup{SourceRegister: 1, SetName: m.Set, Invert: m.Neg})
 		return nil
 	}

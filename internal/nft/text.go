@@ -10,6 +10,7 @@ package nft
 
 import (
 	"fmt"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -68,7 +69,7 @@ func writeSet(b *strings.Builder, s *ruleset.Set) {
 	if s.Interval {
 		flags = append(flags, "interval")
 	}
-	if s.Timeout > 0 || hasElementTimeout(s) {
+	if s.HasTimeout() {
 		flags = append(flags, "timeout")
 	}
 	if len(flags) > 0 {
@@ -88,15 +89,6 @@ func writeSet(b *strings.Builder, s *ruleset.Set) {
 		b.WriteString(" }\n")
 	}
 	b.WriteString("\t}\n")
-}
-
-func hasElementTimeout(s *ruleset.Set) bool {
-	for _, e := range s.Elements {
-		if e.Timeout > 0 {
-			return true
-		}
-	}
-	return false
 }
 
 func keyTypeName(k ruleset.SetKey) string {
@@ -355,6 +347,15 @@ func matchText(m ruleset.Match) string {
 	case ruleset.Iface:
 		return fmt.Sprintf("%s %s%s", dirName(m.Dir, "iifname", "oifname"), neg(m.Neg), quote(m.Name))
 	case ruleset.Addr:
+		if m.Set != "" && m.Mask > 0 {
+			// As nft lists it: the lookup of a masked value reads as a
+			// comparison.
+			op := "=="
+			if m.Neg {
+				op = "!="
+			}
+			return fmt.Sprintf("%s %s & %s %s @%s", l3Name(m.Family), dirName(m.Dir, "saddr", "daddr"), maskText(m.Family, m.Mask), op, m.Set)
+		}
 		return fmt.Sprintf("%s %s %s%s", l3Name(m.Family), dirName(m.Dir, "saddr", "daddr"), neg(m.Neg), addrOperand(m))
 	case ruleset.Port:
 		return fmt.Sprintf("%s %s %s", protoName(m.Proto), dirName(m.Dir, "sport", "dport"), portsText(m.Ranges))
@@ -404,6 +405,22 @@ func addrOperand(m ruleset.Addr) string {
 		es = append(es, rangeText(e))
 	}
 	return braces(es)
+}
+
+// maskText writes a prefix mask as nft lists it: ffff:ffff:ffff:ffff:: for
+// /64, 255.255.255.0 for /24.
+func maskText(f ruleset.Family, bits int) string {
+	a, _ := netip.AddrFromSlice(familyMask(f, bits))
+	return a.String()
+}
+
+// familyMask returns the bytes of a mask of the first bits ones.
+func familyMask(f ruleset.Family, bits int) []byte {
+	zero := netip.IPv4Unspecified()
+	if f == ruleset.IPv6 {
+		zero = netip.IPv6Unspecified()
+	}
+	return prefixMask(netip.PrefixFrom(zero, bits))
 }
 
 func braces(items []string) string {

@@ -42,9 +42,7 @@ var errorCases = []errorCase{
 	{"version string", "version: \"1\"\n",
 		`seawall.yaml:1:10: "version": expected an integer, got a string`},
 	{"unknown top key", "version: 1\nhots: {}\n",
-		`seawall.yaml:2:1: "hots": unknown key "hots" (did you mean "host"?); allowed keys: version, groups, sets, host, containers`},
-	{"jails", "version: 1\njails: []\n",
-		`seawall.yaml:2:1: "jails": not supported yet`},
+		`seawall.yaml:2:1: "hots": unknown key "hots" (did you mean "host"?); allowed keys: version, groups, sets, host, containers, jails`},
 	// Groups and sets.
 	{"groups not a mapping", "version: 1\ngroups: [a, b]\n",
 		`seawall.yaml:2:9: "groups": expected a mapping, got a list`},

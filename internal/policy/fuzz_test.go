@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -12,7 +13,7 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte(exampleYAML))
 	f.Add([]byte(defaultYAML))
 	f.Add([]byte(containersYAML))
-	for _, tc := range append(errorCases, containerErrorCases...) {
+	for _, tc := range slices.Concat(errorCases, containerErrorCases, jailErrorCases) {
 		f.Add([]byte(tc.src))
 	}
 	for _, tc := range valueCases {
@@ -64,10 +65,14 @@ func checkPositions(t *testing.T, p *Policy) {
 		".Host.Log.Pos":           h.Log == defaultHost("f.yaml").Log,
 		".Containers.Default.Pos": p.Containers != nil && p.Containers.Default == defaultContainerDefault("f.yaml"),
 	}
+	for i, j := range p.Jails {
+		defaulted[fmt.Sprintf(".Jails[%d].FilterPos", i)] = j.Filter == ""
+	}
 	walkPos(reflect.ValueOf(p), "", func(path string, pos Pos) {
 		switch {
 		case pos.Line > 0 && pos.Col > 0 && pos.File == "f.yaml":
 		case pos == Pos{File: "f.yaml"} && defaulted[path]:
+		case pos == Pos{} && defaulted[path] && strings.HasPrefix(path, ".Jails["):
 		case pos == Pos{} && strings.HasSuffix(path, ".LimitPos"):
 		default:
 			t.Fatalf("%s: bad position %#v", path, pos)

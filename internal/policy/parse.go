@@ -126,18 +126,13 @@ func (ps *parser) top(body ast.Node) {
 		{name: "sets", fn: ps.sets},
 		{name: "host", fn: ps.host},
 		{name: "containers", fn: ps.containers},
-		{name: "jails", fn: ps.notYet, hidden: true},
+		{name: "jails", fn: ps.jails},
 	})
 	at := ps.pos(body)
 	if at.Line == 0 {
 		at.Line, at.Col = 1, 1
 	}
 	ps.required(seen, at, "", "version")
-}
-
-// notYet reports a section that later versions of seawall will support.
-func (ps *parser) notYet(kv *ast.MappingValueNode, path string) {
-	ps.errorf(kv.Key, path, "not supported yet")
 }
 
 // version parses the version, which must be 1.

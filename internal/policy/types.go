@@ -16,7 +16,8 @@ type Policy struct {
 	Host    Host
 	// Containers is the containers section; nil when the file has none.
 	Containers *Containers
-	Hash       string // sha256 hex of the source, for change detection
+	Jails      []*Jail // in file order
+	Hash       string  // sha256 hex of the source, for change detection
 }
 
 // Group is a named list of addresses, CIDRs and other groups.

@@ -47,6 +47,10 @@ type Addr struct {
 	Set    string    // a named set, or ...
 	Ranges []Element // ... inline elements (First..Last), already merged
 	Neg    bool
+	// Mask, with Set, keeps only the first Mask bits of the address before
+	// the lookup (0: the whole address): a set of /64 prefixes keyed by
+	// their first address matches any address in them.
+	Mask int
 }
 
 // PortRange is an inclusive range of ports.

@@ -135,8 +135,26 @@ type Set struct {
 	Dynamic  bool          `json:"dynamic,omitempty"`  // updated from the packet path
 	Timeout  time.Duration `json:"timeout,omitempty"`  // default element timeout; enables "flags timeout"
 	Size     uint32        `json:"size,omitempty"`     // maximum element count (dynamic sets)
-	Elements []Element     `json:"elements,omitempty"`
-	Origin   Origin        `json:"origin"`
+	// Runtime sets are filled by the daemon while it runs (bans), each
+	// element with its own timeout: the compiler leaves them empty, and
+	// their elements are neither recorded nor compared.
+	Runtime  bool      `json:"runtime,omitempty"`
+	Elements []Element `json:"elements,omitempty"`
+	Origin   Origin    `json:"origin"`
+}
+
+// HasTimeout reports whether the set's elements can expire: it has a
+// default timeout, is a runtime set, or an element has a timeout.
+func (s *Set) HasTimeout() bool {
+	if s.Timeout > 0 || s.Runtime {
+		return true
+	}
+	for _, e := range s.Elements {
+		if e.Timeout > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // Element is one set element: an address range for address sets (First ==
@@ -318,7 +336,7 @@ func UnchangedSets(old, new *Ruleset) map[string]bool {
 		}
 		o := old.Sets[i]
 		if o.Name != n.Name || o.Key != n.Key || o.Interval != n.Interval || o.Dynamic != n.Dynamic ||
-			o.Timeout != n.Timeout || o.Size != n.Size {
+			o.Timeout != n.Timeout || o.Size != n.Size || o.Runtime != n.Runtime {
 			break
 		}
 		// Verdict maps are never kept: their elements reference chains,
@@ -326,7 +344,7 @@ func UnchangedSets(old, new *Ruleset) map[string]bool {
 		if n.Map || (n.Dynamic && !slices.Equal(oldMeters[n.Name], newMeters[n.Name])) {
 			break
 		}
-		if !n.Dynamic && !slices.Equal(o.Elements, n.Elements) {
+		if !n.Dynamic && !n.Runtime && !slices.Equal(o.Elements, n.Elements) {
 			break
 		}
 		out[n.Name] = true
