@@ -3,6 +3,7 @@ package docker
 import (
 	"cmp"
 	"context"
+	"fmt"
 	"maps"
 	"net/netip"
 	"slices"
@@ -13,6 +14,7 @@ import (
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/network"
+	"github.com/docker/docker/api/types/system"
 	"github.com/docker/go-connections/nat"
 
 	"github.com/seawall/seawall/internal/inventory"
@@ -47,6 +49,16 @@ func (s *Source) Facts(ctx context.Context) (*inventory.Facts, error) {
 		netc <- netResult{nets, err}
 	}()
 
+	type infoResult struct {
+		info system.Info
+		err  error
+	}
+	infoc := make(chan infoResult, 1)
+	go func() {
+		info, err := s.cli.Info(ctx)
+		infoc <- infoResult{info, err}
+	}()
+
 	list, err := s.cli.ContainerList(ctx, container.ListOptions{})
 	if err != nil {
 		return nil, s.wrap("list containers", err)
@@ -60,7 +72,11 @@ func (s *Source) Facts(ctx context.Context) (*inventory.Facts, error) {
 		return nil, s.wrap("list networks", nr.err)
 	}
 
-	f := &inventory.Facts{}
+	ir := <-infoc
+	if ir.err != nil {
+		return nil, s.wrap("read the engine's info", ir.err)
+	}
+	f := &inventory.Facts{Engine: engine(&ir.info)}
 	names := make(map[string]string, len(infos))
 	for _, info := range infos {
 		c := s.container(info)
@@ -76,6 +92,31 @@ func (s *Source) Facts(ctx context.Context) (*inventory.Facts, error) {
 	maps.Copy(s.names, names)
 	s.mu.Unlock()
 	return f.Sorted(), nil
+}
+
+// engine describes the Docker daemon, from its /info.
+func engine(info *system.Info) *inventory.Engine {
+	e := &inventory.Engine{Version: info.ServerVersion, Firewall: "iptables"}
+	if fw := info.FirewallBackend; fw != nil && fw.Driver != "" {
+		e.Firewall = fw.Driver
+	}
+	return e
+}
+
+// FirewallCaveat says what seawall cannot do beside Docker's firewall
+// backend, or "" when nothing. With Docker's iptables backend (iptables-nft
+// or legacy) seawall's forward chain runs before Docker's FORWARD rules
+// and both must accept, which is what the container policy needs: Docker
+// accepts what it publishes, seawall narrows it. With Docker 29's nftables
+// backend the same holds for what Docker accepts; what Docker's own table
+// drops, an allow of seawall's cannot open.
+func FirewallCaveat(e *inventory.Engine) string {
+	if e == nil || !strings.Contains(e.Firewall, "nftables") {
+		return ""
+	}
+	return fmt.Sprintf("Docker %s uses its nftables firewall backend: seawall's container rules still filter everything Docker lets through "+
+		"(its drops are final), but an allow cannot open what Docker's own table drops (unpublished container ports, traffic between Docker networks): "+
+		"that would need Docker's bridge-accept-fwmark, which seawall does not set", e.Version)
 }
 
 // inspectAll inspects the listed containers with a bounded pool of workers

@@ -125,6 +125,7 @@ func TestFacts(t *testing.T) {
 	a := netip.MustParseAddr
 	p := netip.MustParsePrefix
 	want := &inventory.Facts{
+		Engine: &inventory.Engine{Version: "20.10.24+dfsg1", Firewall: "iptables"},
 		Containers: []*inventory.Container{
 			{
 				ID: idLegacy, Name: "legacy", Image: "busybox",
@@ -179,6 +180,28 @@ func TestFacts(t *testing.T) {
 	}
 	if n := f.hitCount("/networks"); n != 1 {
 		t.Errorf("%d network list calls, want 1", n)
+	}
+}
+
+// TestFactsEngine checks that Facts says which firewall backend Docker
+// uses: Docker 29 may run its nftables one, where seawall's accepts are
+// not final.
+func TestFactsEngine(t *testing.T) {
+	for _, tc := range []struct{ info, version, firewall string }{
+		{"", "20.10.24+dfsg1", "iptables"},
+		{`{"ServerVersion":"29.0.1","FirewallBackend":{"Driver":"nftables"}}`, "29.0.1", "nftables"},
+		{`{"ServerVersion":"28.3.0","FirewallBackend":{"Driver":"iptables+firewalld"}}`, "28.3.0", "iptables+firewalld"},
+	} {
+		f := newFakeEngine(t)
+		f.info = tc.info
+		s := newTestSource(t, f.host())
+		got, err := s.Facts(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Engine == nil || got.Engine.Version != tc.version || got.Engine.Firewall != tc.firewall {
+			t.Errorf("info %s: engine %+v, want version %s, firewall %s", tc.info, got.Engine, tc.version, tc.firewall)
+		}
 	}
 }
 

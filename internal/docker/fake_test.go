@@ -29,7 +29,8 @@ type fakeEngine struct {
 	list       []string      // container IDs /containers/json lists
 	inspect    map[string]string
 	networks   string
-	eventsCode int // non-zero: /events fails with this status
+	info       string // /info's JSON; "" for dockerd 20.10's (no FirewallBackend)
+	eventsCode int    // non-zero: /events fails with this status
 
 	inspectDelay time.Duration
 	inFlight     atomic.Int64 // inspections being served
@@ -213,6 +214,14 @@ func (f *fakeEngine) serve(w http.ResponseWriter, r *http.Request) {
 		}
 	case path == "/networks":
 		writeJSON(w, networks)
+	case path == "/info":
+		f.mu.Lock()
+		info := f.info
+		f.mu.Unlock()
+		if info == "" {
+			info = `{"ServerVersion":"20.10.24+dfsg1","OSType":"linux"}`
+		}
+		writeJSON(w, info)
 	case path == "/events":
 		if eventsCode != 0 {
 			w.WriteHeader(eventsCode)

@@ -22,8 +22,10 @@ type Event struct {
 	ID     string // the container's or network's ID
 	Name   string // the container's or network's name
 	// Container is, for network connect and disconnect, the container's
-	// name (or short ID if Watch has not seen its name).
-	Container string
+	// name (or short ID if Watch has not seen its name), and ContainerID
+	// its full ID.
+	Container   string
+	ContainerID string
 	// OldName is, for container rename, the former name.
 	OldName string
 	// Time is when the daemon emitted the event (zero for stream events).
@@ -371,6 +373,7 @@ func (s *Source) accept(m events.Message, now time.Time) (Event, bool) {
 		case events.ActionCreate, events.ActionDestroy:
 		case events.ActionConnect, events.ActionDisconnect:
 			id := m.Actor.Attributes["container"]
+			e.ContainerID = id
 			s.mu.Lock()
 			e.Container = s.names[id]
 			s.mu.Unlock()

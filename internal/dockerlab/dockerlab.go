@@ -267,6 +267,20 @@ rmdir /run/cgroup
 exec "$@"
 `
 
+// superviseScript runs under docker-init and keeps dockerd running, as
+// systemd does on a Docker host: when dockerd exits (Restart stops it), it
+// starts it again. SIGTERM (Close) stops dockerd and the loop.
+const superviseScript = `stop=0
+trap 'stop=1; kill -TERM "$child" 2>/dev/null' TERM INT
+while :; do
+	"$@" &
+	child=$!
+	while kill -0 "$child" 2>/dev/null; do wait "$child"; done
+	[ "$stop" = 1 ] && exit 0
+	echo "dockerlab: dockerd exited; starting it again" >&2
+done
+`
+
 // daemonJSON is dockerd's configuration file. The trust key (the engine
 // ID) goes to the private /run instead of /etc/docker/key.json, which
 // dockerd 20.10 creates if it is missing; there is no flag for it.
@@ -349,7 +363,7 @@ func (d *Docker) start(opts Options) error {
 		return err
 	}
 	argv := append([]string{"--net=" + d.lab.NSPath(d.ns), "--", "sh", "-c", initScript, "dockerlab-init",
-		initPath, "--", "dockerd"}, d.dockerdArgs(opts)...)
+		initPath, "--", "sh", "-c", superviseScript, "dockerlab-supervise", "dockerd"}, d.dockerdArgs(opts)...)
 	d.cmd = exec.Command("nsenter", argv...)
 	d.cmd.Stdout, d.cmd.Stderr = logFile, logFile
 	d.cmd.Dir = "/"
@@ -523,6 +537,81 @@ func (d *Docker) close() error {
 	return nil
 }
 
+// Restart stops dockerd (SIGTERM: it stops the containers, as on
+// `systemctl restart docker` without live-restore) and waits until the
+// one started in its place answers. Containers with a restart policy come
+// back; their addresses may change. It returns how long dockerd was away,
+// from the signal to the first answer.
+func (d *Docker) Restart(timeout time.Duration) (time.Duration, error) {
+	old, err := d.dockerdPid()
+	if err != nil {
+		return 0, err
+	}
+	begin := time.Now()
+	if err := syscall.Kill(old, syscall.SIGTERM); err != nil {
+		return 0, fmt.Errorf("could not stop dockerd (pid %d): %w", old, err)
+	}
+	deadline := time.Now().Add(timeout)
+	for {
+		if pid, err := d.dockerdPid(); err == nil && pid != old {
+			break
+		}
+		if time.Now().After(deadline) {
+			return 0, fmt.Errorf("dockerd (pid %d) did not stop and start again within %v", old, timeout)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := d.waitPing(time.Until(deadline)); err != nil {
+		return 0, err
+	}
+	away := time.Since(begin)
+	d.log("dockerlab: dockerd restarted; it answered %v after the signal", away.Round(time.Millisecond))
+	return away, nil
+}
+
+// dockerdPid returns the root-namespace pid of the running dockerd: the
+// child of the supervising shell, the child of docker-init.
+func (d *Docker) dockerdPid() (int, error) {
+	for _, sup := range childPids(d.cmd.Process.Pid) {
+		for _, pid := range childPids(sup) {
+			if comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid)); err == nil && strings.TrimSpace(string(comm)) == "dockerd" {
+				return pid, nil
+			}
+		}
+	}
+	return 0, fmt.Errorf("dockerd %s is not running", d.name)
+}
+
+// childPids returns the pids whose parent is pid.
+func childPids(pid int) []int {
+	return procs(func(dir string) bool {
+		stat, err := os.ReadFile(dir + "/stat")
+		if err != nil {
+			return false
+		}
+		// pid (comm) state ppid ...: comm may hold spaces and parens.
+		i := strings.LastIndexByte(string(stat), ')')
+		if i < 0 {
+			return false
+		}
+		f := strings.Fields(string(stat[i+1:]))
+		return len(f) > 1 && f[1] == strconv.Itoa(pid)
+	})
+}
+
+// procs returns the pids of the processes whose /proc directory match
+// accepts.
+func procs(match func(dir string) bool) []int {
+	ents, _ := os.ReadDir("/proc")
+	var out []int
+	for _, e := range ents {
+		if pid, err := strconv.Atoi(e.Name()); err == nil && match("/proc/"+e.Name()) {
+			out = append(out, pid)
+		}
+	}
+	return out
+}
+
 // stop sends SIGTERM to the daemon's init (which passes it on to dockerd)
 // and waits; after grace it kills the init, which kills the whole PID
 // namespace.
@@ -554,18 +643,10 @@ func (d *Docker) pidNSProcs() []int {
 	if d.pidNS == "" {
 		return nil
 	}
-	ents, _ := os.ReadDir("/proc")
-	var pids []int
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		if link, err := os.Readlink("/proc/" + e.Name() + "/ns/pid"); err == nil && link == d.pidNS {
-			pids = append(pids, pid)
-		}
-	}
-	return pids
+	return procs(func(dir string) bool {
+		link, err := os.Readlink(dir + "/ns/pid")
+		return err == nil && link == d.pidNS
+	})
 }
 
 // waitPidNSEmpty waits until no process is left in the daemon's PID

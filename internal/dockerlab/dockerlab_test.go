@@ -227,6 +227,34 @@ func testDaemon(t *testing.T, opts dockerlab.Options, rootBefore string) {
 		}
 	}
 
+	// Restart: dockerd stops (and with it web, which has no restart
+	// policy) and comes back; a container with --restart always runs
+	// again.
+	if err := d.RunServer("keeper", []string{"--restart", "always"}); err != nil {
+		t.Fatal(err)
+	}
+	away, err := d.Restart(60 * time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("dockerd restarted: answering again %v after the signal", away.Round(time.Millisecond))
+	for name, want := range map[string]string{"keeper": "true", "web": "false"} {
+		var got string
+		deadline := time.Now().Add(30 * time.Second)
+		for time.Now().Before(deadline) {
+			if got, err = d.Inspect(name, "{{.State.Running}}"); err == nil && got == want {
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		if got != want {
+			t.Errorf("after the restart, %s running=%q (%v), want %s", name, got, err, want)
+		}
+	}
+	if _, err := d.CLI(context.Background(), "start", "web"); err != nil {
+		t.Fatal(err)
+	}
+
 	// What Close must take away: the container's processes and network
 	// namespace.
 	pid, err := d.HostPID("web")
@@ -252,12 +280,22 @@ func testDaemon(t *testing.T, opts dockerlab.Options, rootBefore string) {
 	if left := d.Leftovers(); len(left) > 0 {
 		t.Errorf("left behind: %v", left)
 	}
-	// Independent checks: no process of ours, no mounts, no files.
-	for _, p := range procsWhere(func(pid string) bool {
-		cmdline, _ := os.ReadFile("/proc/" + pid + "/cmdline")
-		net, _ := os.Readlink("/proc/" + pid + "/ns/net")
-		return strings.Contains(string(cmdline), dir) || net == containerNet || net == hostNet
-	}) {
+	// Independent checks: no process of ours, no mounts, no files. The
+	// kernel reaps a killed PID namespace's processes asynchronously, so
+	// processes get a moment to go.
+	var left []string
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		left = procsWhere(func(pid string) bool {
+			cmdline, _ := os.ReadFile("/proc/" + pid + "/cmdline")
+			net, _ := os.Readlink("/proc/" + pid + "/ns/net")
+			return strings.Contains(string(cmdline), dir) || net == containerNet || net == hostNet
+		})
+		if len(left) == 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	for _, p := range left {
 		t.Errorf("process left: %s", p)
 	}
 	mountinfo, _ := os.ReadFile("/proc/self/mountinfo")

@@ -15,6 +15,18 @@ type Facts struct {
 	// Resolved holds the addresses the daemon resolved for DNS names the
 	// policy uses as egress destinations.
 	Resolved map[string][]netip.Addr `json:"resolved,omitempty"`
+	// Engine describes the Docker daemon the facts came from (nil when
+	// they did not come from Docker).
+	Engine *Engine `json:"engine,omitempty"`
+}
+
+// Engine is the Docker daemon: what seawall must coexist with.
+type Engine struct {
+	Version string `json:"version"`
+	// Firewall is Docker's firewall backend: "iptables" (also when
+	// Docker does not say: before Docker 28.3 it had no other) or
+	// "nftables" (Docker 29's, with no DOCKER-USER chain).
+	Firewall string `json:"firewall"`
 }
 
 // Container is one running container.
@@ -83,7 +95,7 @@ func (f *Facts) Sorted() *Facts {
 	if f == nil {
 		return &Facts{}
 	}
-	out := &Facts{Containers: append([]*Container(nil), f.Containers...), Networks: append([]*Network(nil), f.Networks...), Resolved: f.Resolved}
+	out := &Facts{Containers: append([]*Container(nil), f.Containers...), Networks: append([]*Network(nil), f.Networks...), Resolved: f.Resolved, Engine: f.Engine}
 	sort.Slice(out.Containers, func(i, j int) bool { return out.Containers[i].Name < out.Containers[j].Name })
 	sort.Slice(out.Networks, func(i, j int) bool { return out.Networks[i].Name < out.Networks[j].Name })
 	return out

@@ -136,6 +136,11 @@ func (d *Dir) ClearApplied() error {
 	return nil
 }
 
+// Records returns the files a seawall process writes when it changes the
+// table (the applied record and the confirm window): a change of them
+// means some seawall process wrote to the kernel.
+func (d *Dir) Records() []string { return []string{d.file(appliedFile), d.file(trialFile)} }
+
 func (d *Dir) file(name string) string { return filepath.Join(d.path, name) }
 
 func remove(path string) error {

@@ -2,7 +2,7 @@
 // image built FROM scratch that holds only this static binary, as
 // /server). It has two modes:
 //
-//	server serve [-name NAME] [-peer] [-tcp :80,:443] [-udp :53]
+//	server serve [-name NAME] [-peer] [-echo] [-log] [-tcp :80,:443] [-udp :53]
 //	server dial [-udp] [-timeout 500ms] [-from ADDR] ADDR:PORT
 //
 // serve listens on every given port and answers each TCP connection and
@@ -10,7 +10,12 @@
 // netlab.Banner), NAME defaulting to the hostname. A TCP connection is then
 // half-closed. With -peer the banner is "NAME:PORT PEER\n", PEER being the
 // client's address as the server sees it (which tells, say, docker-proxy
-// from DNAT). Once every socket is bound it prints "ready" on stdout, so a
+// from DNAT). With -echo a TCP connection stays open after the banner and
+// every line the client sends is sent back, until the client closes it or
+// stays silent for a minute. With -log every line a TCP client sends is
+// printed on stdout as `PEER said "LINE"` (PEER being the client's address
+// as the server sees it), which gives a container log naming the client.
+// Once every socket is bound it prints "ready" on stdout, so a
 // caller can wait for that line in the container's log. With no ports it
 // just idles, which keeps a container alive for dial. It exits on SIGTERM
 // or SIGINT.
@@ -54,7 +59,7 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: server serve [-name NAME] [-peer] [-tcp :80,...] [-udp :53,...]")
+	fmt.Fprintln(os.Stderr, "usage: server serve [-name NAME] [-peer] [-echo] [-log] [-tcp :80,...] [-udp :53,...]")
 	fmt.Fprintln(os.Stderr, "       server dial [-udp] [-timeout 500ms] [-from ADDR] ADDR:PORT")
 	os.Exit(2)
 }
@@ -62,12 +67,24 @@ func usage() {
 // ioTimeout bounds how long serve spends on one TCP client.
 const ioTimeout = 2 * time.Second
 
+// echoIdle is how long an -echo connection may stay silent.
+const echoIdle = time.Minute
+
+// tcpMode says what serve does with a TCP connection after the banner.
+type tcpMode struct {
+	peer bool // the banner names the client
+	echo bool // echo lines instead of half-closing
+	log  bool // print every line the client sends
+}
+
 func serve(args []string) {
 	fs := flag.NewFlagSet("serve", flag.ExitOnError)
 	name := fs.String("name", "", "name in the banner (default: the hostname)")
 	tcp := fs.String("tcp", "", "comma-separated TCP listen addresses, e.g. :80,:443")
 	udp := fs.String("udp", "", "comma-separated UDP listen addresses, e.g. :53")
 	peer := fs.Bool("peer", false, "append the client's address to the banner")
+	echo := fs.Bool("echo", false, "keep TCP connections open and echo every line back")
+	logLines := fs.Bool("log", false, "print every line a TCP client sends, with its address")
 	_ = fs.Parse(args)
 	if fs.NArg() != 0 {
 		usage()
@@ -84,7 +101,7 @@ func serve(args []string) {
 		if err != nil {
 			fatal("could not listen on tcp %s: %v", addr, err)
 		}
-		go acceptLoop(ln, *name+":"+strconv.Itoa(ln.Addr().(*net.TCPAddr).Port), *peer)
+		go acceptLoop(ln, *name+":"+strconv.Itoa(ln.Addr().(*net.TCPAddr).Port), tcpMode{peer: *peer, echo: *echo, log: *logLines})
 	}
 	for _, addr := range split(*udp) {
 		c, err := net.ListenPacket("udp", addr)
@@ -121,7 +138,7 @@ func banner(base string, addr net.Addr, peer bool) []byte {
 	return []byte(base + " " + host + "\n")
 }
 
-func acceptLoop(ln net.Listener, base string, peer bool) {
+func acceptLoop(ln net.Listener, base string, mode tcpMode) {
 	for {
 		c, err := ln.Accept()
 		if err != nil {
@@ -133,15 +150,61 @@ func acceptLoop(ln net.Listener, base string, peer bool) {
 		go func() {
 			defer c.Close()
 			_ = c.SetDeadline(time.Now().Add(ioTimeout))
-			if _, err := c.Write(banner(base, c.RemoteAddr(), peer)); err != nil {
+			if _, err := c.Write(banner(base, c.RemoteAddr(), mode.peer)); err != nil {
+				return
+			}
+			if mode.echo {
+				echoLines(c, mode.log)
 				return
 			}
 			// Half-close and wait for the client's FIN, so that the
 			// connection ends cleanly rather than with a reset.
 			_ = c.(*net.TCPConn).CloseWrite()
+			if mode.log {
+				r := bufio.NewReader(c)
+				for {
+					line, err := r.ReadString('\n')
+					if line != "" {
+						logLine(c, line)
+					}
+					if err != nil {
+						break
+					}
+				}
+			}
 			_, _ = io.Copy(io.Discard, c)
 		}()
 	}
+}
+
+// echoLines sends every line the client sends back (and prints it with
+// log), until the client closes or stays silent for echoIdle.
+func echoLines(c net.Conn, log bool) {
+	r := bufio.NewReader(c)
+	for {
+		_ = c.SetDeadline(time.Now().Add(echoIdle))
+		line, err := r.ReadString('\n')
+		if line != "" {
+			if log {
+				logLine(c, line)
+			}
+			if _, werr := io.WriteString(c, line); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// logLine prints a line a client sent, with the client's address.
+func logLine(c net.Conn, line string) {
+	host, _, err := net.SplitHostPort(c.RemoteAddr().String())
+	if err != nil {
+		host = c.RemoteAddr().String()
+	}
+	fmt.Printf("%s said %q\n", host, strings.TrimRight(line, "\r\n"))
 }
 
 func answerLoop(c net.PacketConn, base string, peer bool) {
