@@ -49,7 +49,7 @@ apply refuses a policy that would cut off the SSH session it runs from
 }
 
 func (a *app) apply(window time.Duration, loseSSH bool) error {
-	p, rs, err := a.desired()
+	p, _, rs, err := a.desired()
 	if err != nil {
 		return err
 	}

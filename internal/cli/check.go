@@ -12,7 +12,7 @@ func (a *app) checkCommand() *cobra.Command {
 		Short: "Validate the policy without touching the kernel",
 		Args:  noArgs,
 		RunE: func(*cobra.Command, []string) error {
-			p, rs, err := a.desired()
+			p, _, rs, err := a.desired()
 			if err != nil {
 				return err
 			}

@@ -7,14 +7,17 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 
 	"github.com/spf13/cobra"
 
+	"github.com/seawall/seawall/internal/control"
 	"github.com/seawall/seawall/internal/daemon"
 	"github.com/seawall/seawall/internal/docker"
 	"github.com/seawall/seawall/internal/nft"
 	"github.com/seawall/seawall/internal/state"
+	"github.com/seawall/seawall/internal/store"
 )
 
 func (a *app) daemonCommand() *cobra.Command {
@@ -25,14 +28,18 @@ func (a *app) daemonCommand() *cobra.Command {
 policy file or a set file changes (only if the policy is valid; set-only
 changes are element updates), restores table inet seawall within a
 fraction of a second when someone removes it, and settles confirm windows
-that expire. SIGHUP reloads at once; SIGTERM stops it and leaves the rules.`,
+that expire. It runs the policy's jails: it reads their logs, bans in the
+kernel, and keeps bans, ban history and log positions in bans.db in the
+state directory, from which every unexpired ban is back at start. jails,
+bans, ban and unban talk to it over control.sock there. SIGHUP reloads at
+once; SIGTERM stops it and leaves the rules (and the bans) in the kernel.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			dir, err := state.Open(a.stateDir)
 			if err != nil {
 				return err
 			}
-			conn, err := nft.Open()
+			conn, err := nft.OpenLasting()
 			if err != nil {
 				return err
 			}
@@ -43,13 +50,20 @@ that expire. SIGHUP reloads at once; SIGTERM stops it and leaves the rules.`,
 			signal.Notify(hup, syscall.SIGHUP)
 			defer signal.Stop(hup)
 			log := slog.New(slog.NewTextHandler(a.errOut, nil))
+			db, err := store.Open(filepath.Join(dir.Path(), storeFile))
+			if err != nil {
+				return err
+			}
+			defer db.Close()
 			cfg := daemon.Config{
-				Path:   a.config,
-				Load:   a.loadPolicy,
-				Kernel: conn,
-				State:  dir,
-				Log:    log,
-				Reload: hup,
+				Path:    a.config,
+				Load:    a.loadPolicy,
+				Kernel:  conn,
+				State:   dir,
+				Store:   db,
+				Control: control.SocketPath(dir.Path()),
+				Log:     log,
+				Reload:  hup,
 				Resolve: func(ctx context.Context, name string) ([]netip.Addr, error) {
 					return net.DefaultResolver.LookupNetIP(ctx, "ip", name)
 				},
@@ -59,6 +73,8 @@ that expire. SIGHUP reloads at once; SIGTERM stops it and leaves the rules.`,
 			if src, err := docker.New("", log); err == nil {
 				defer src.Close()
 				cfg.Docker = src
+				cfg.ContainerLogs = src
+				cfg.Bridges = docker.HostBridges
 			}
 			return daemon.New(cfg).Run(ctx)
 		},

@@ -30,7 +30,7 @@ connection (--state new); --state established shows replies.`,
 			if err != nil {
 				return err
 			}
-			_, rs, err := a.desired()
+			_, _, rs, err := a.desired()
 			if err != nil {
 				return err
 			}

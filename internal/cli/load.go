@@ -12,6 +12,7 @@ import (
 
 	"github.com/seawall/seawall/internal/compile"
 	"github.com/seawall/seawall/internal/docker"
+	"github.com/seawall/seawall/internal/filter"
 	"github.com/seawall/seawall/internal/inventory"
 	"github.com/seawall/seawall/internal/nft"
 	"github.com/seawall/seawall/internal/policy"
@@ -32,26 +33,56 @@ func (a *app) loadPolicy() (*policy.Policy, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := checkFilters(p); err != nil {
+		return nil, err
+	}
 	return p, nil
 }
 
+// checkFilters loads every jail's filter (a built-in, a fail2ban filter
+// file with its includes, or the jail's own patterns), so that one that
+// does not load is an error of the policy at its line, and the policy is
+// refused like any other invalid one.
+func checkFilters(p *policy.Policy) error {
+	var errs policy.ErrorList
+	for _, j := range p.Jails {
+		if j.Filter != "" {
+			if _, err := filter.Load(p.FilterSpec(j), filter.Options{}); err != nil {
+				errs = append(errs, &policy.Error{Pos: j.FilterPos, Field: "jails." + j.Name + ".filter", Msg: err.Error()})
+			}
+		}
+		for i, m := range j.Match {
+			if _, err := filter.FromRegexes([]string{m}, filter.Options{}); err != nil {
+				errs = append(errs, &policy.Error{Pos: j.MatchPos[i], Field: fmt.Sprintf("jails.%s.match[%d]", j.Name, i), Msg: err.Error()})
+			}
+		}
+	}
+	if len(errs) > 0 {
+		return errs
+	}
+	return nil
+}
+
 // desired loads and compiles the policy.
-func (a *app) desired() (*policy.Policy, *ruleset.Ruleset, error) {
+func (a *app) desired() (*policy.Policy, *inventory.Facts, *ruleset.Ruleset, error) {
 	p, err := a.loadPolicy()
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	rs, err := compile.Compile(p, a.containerFacts(p))
+	f := a.containerFacts(p)
+	rs, err := compile.Compile(p, f)
 	if err != nil {
-		return nil, nil, fmt.Errorf("could not compile policy: %w", err)
+		return nil, nil, nil, fmt.Errorf("could not compile policy: %w", err)
 	}
-	return p, rs, nil
+	return p, f, rs, nil
 }
 
 // containerFacts asks Docker (DOCKER_HOST, or the default socket) about its
 // containers when the policy has container rules. When Docker cannot be
 // reached it falls back to the facts last recorded in the state directory,
-// and says so; the daemon reconciles as soon as Docker answers.
+// or else to Docker's bridges read off the interfaces (every container on
+// them unreconciled: denied where the policy says deny), and says so; the
+// daemon reconciles as soon as Docker answers.
 func (a *app) containerFacts(p *policy.Policy) *inventory.Facts {
 	if !p.UsesContainers() {
 		return nil
@@ -64,6 +95,9 @@ func (a *app) containerFacts(p *policy.Policy) *inventory.Facts {
 		var f *inventory.Facts
 		if f, err = src.Facts(ctx); err == nil {
 			src.Close()
+			if w := docker.FirewallCaveat(f.Engine); w != "" {
+				fmt.Fprintf(a.errOut, "seawall: warning: %s\n", w)
+			}
 			if dirErr == nil {
 				if err := dir.SaveFacts(f); err != nil {
 					fmt.Fprintf(a.errOut, "seawall: warning: %v\n", err)
@@ -79,8 +113,13 @@ func (a *app) containerFacts(p *policy.Policy) *inventory.Facts {
 			return f
 		}
 	}
-	fmt.Fprintf(a.errOut, "seawall: warning: %v: no containers known, so none is dispatched to its rules until 'seawall daemon' reaches Docker\n", err)
-	return nil
+	f, berr := docker.HostBridges()
+	if berr != nil {
+		fmt.Fprintf(a.errOut, "seawall: warning: %v; %v: no containers known, so none is dispatched to its rules until 'seawall daemon' reaches Docker\n", err, berr)
+		return nil
+	}
+	fmt.Fprintf(a.errOut, "seawall: warning: %v, and no containers were recorded: every address on Docker's bridges (%d found) is treated as an unknown container, denied where the policy says deny, until 'seawall daemon' reaches Docker\n", err, len(f.Networks))
+	return f
 }
 
 // session is what commands that change the kernel hold: the locked state

@@ -26,7 +26,7 @@ as nft comments, of what changes compared with the live table.`,
 			if format != "text" && format != "nft" && format != "json" {
 				return usagef("--format must be text, nft or json, not %q", format)
 			}
-			_, rs, err := a.desired()
+			p, f, rs, err := a.desired()
 			if err != nil {
 				return err
 			}
@@ -36,13 +36,22 @@ as nft comments, of what changes compared with the live table.`,
 				return nil
 			}
 			summary := a.planSummary(rs)
+			var ctrs []statusContainer
+			if p.UsesContainers() {
+				ctrs = containerRows(p, f)
+				countContainerChains(ctrs, nil, rs)
+			}
 			if format == "json" {
-				return writeJSON(a.out, map[string]any{"script": script, "summary": summary, "ruleset": rs})
+				return writeJSON(a.out, map[string]any{"script": script, "summary": summary, "containers": ctrs, "ruleset": rs})
 			}
 			fmt.Fprint(a.out, script)
 			fmt.Fprintln(a.out, "\n# summary")
 			for _, line := range summary {
 				fmt.Fprintf(a.out, "# %s\n", line)
+			}
+			if p.UsesContainers() {
+				fmt.Fprintf(a.out, "#\n# containers (%d: entry, addresses, chains)\n", len(ctrs))
+				printContainers(a.out, "#", ctrs, false)
 			}
 			return nil
 		},

@@ -101,6 +101,11 @@ transactions. Every command acts on the network namespace it runs in.`,
 		a.statusCommand(),
 		a.daemonCommand(),
 		a.explainCommand(),
+		a.testFilterCommand(),
+		a.jailsCommand(),
+		a.bansCommand(),
+		a.banCommand(),
+		a.unbanCommand(),
 	)
 	return root
 }

@@ -2,12 +2,14 @@ package cli
 
 import (
 	"fmt"
+	"io"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/seawall/seawall/internal/compile"
+	"github.com/seawall/seawall/internal/inventory"
 	"github.com/seawall/seawall/internal/nft"
 	"github.com/seawall/seawall/internal/policy"
 	"github.com/seawall/seawall/internal/ruleset"
@@ -38,11 +40,20 @@ type statusSet struct {
 
 // statusContainer is one container and the policy entry that governs it.
 type statusContainer struct {
-	Name    string   `json:"name"`
-	Addrs   []string `json:"addresses"`
-	Entry   string   `json:"entry"`  // entry name, "labels", "default" or "denied"
-	Chains  []string `json:"chains"` // its ingress and egress chains
-	Problem string   `json:"problem,omitempty"`
+	Name    string           `json:"name"`
+	Addrs   []string         `json:"addresses"`
+	Entry   string           `json:"entry"`  // entry name, "labels", "default" or "denied"
+	Chains  []containerChain `json:"chains"` // its ingress and egress chains
+	Problem string           `json:"problem,omitempty"`
+}
+
+// containerChain is one of a container's chains; its counters are the sum
+// over its rules, shared by every container of the same entry.
+type containerChain struct {
+	Name    string `json:"name"`
+	Rules   int    `json:"rules"`
+	Packets uint64 `json:"packets"`
+	Bytes   uint64 `json:"bytes"`
 }
 
 type statusReport struct {
@@ -121,6 +132,7 @@ func (a *app) status() (*statusReport, error) {
 		byChain[c.Chain] = append(byChain[c.Chain], c)
 	}
 	rep.Recorded = want != nil && matchesRecord(want, byChain)
+	countContainerChains(rep.Containers, byChain, nil)
 	// Static sets hold what was recorded; only dynamic ones (meters) and
 	// sets of an unrecorded table are counted in the kernel.
 	sets, err := conn.Sets(func(name string, dynamic bool) bool {
@@ -193,9 +205,15 @@ func (a *app) statusContainers(dir *state.Dir) []statusContainer {
 	if err != nil || !p.UsesContainers() {
 		return nil
 	}
+	return containerRows(p, f)
+}
+
+// containerRows says, for each container, which entry governs it and
+// through which chains.
+func containerRows(p *policy.Policy, f *inventory.Facts) []statusContainer {
 	var out []statusContainer
 	for _, as := range compile.Assign(p, f) {
-		sc := statusContainer{Name: as.Container.Name, Entry: as.Key}
+		sc := statusContainer{Name: as.Container.Name, Entry: as.Key, Chains: []containerChain{}, Addrs: []string{}}
 		switch as.Source {
 		case "label":
 			sc.Entry = "labels"
@@ -203,7 +221,7 @@ func (a *app) statusContainers(dir *state.Dir) []statusContainer {
 			sc.Problem = as.Err.Error()
 		}
 		if p.Containers != nil {
-			sc.Chains = []string{"ctr_" + as.Key + "_in", "ctr_" + as.Key + "_out"}
+			sc.Chains = []containerChain{{Name: "ctr_" + as.Key + "_in"}, {Name: "ctr_" + as.Key + "_out"}}
 		}
 		for _, addr := range as.Container.Addrs() {
 			sc.Addrs = append(sc.Addrs, addr.String())
@@ -211,6 +229,43 @@ func (a *app) statusContainers(dir *state.Dir) []statusContainer {
 		out = append(out, sc)
 	}
 	return out
+}
+
+// countContainerChains fills the containers' chain counters from the
+// kernel's (status) or the rule counts from the ruleset (plan).
+func countContainerChains(rows []statusContainer, byChain map[string][]nft.RuleCounter, rs *ruleset.Ruleset) {
+	for i := range rows {
+		for j := range rows[i].Chains {
+			ch := &rows[i].Chains[j]
+			for _, c := range byChain[ch.Name] {
+				ch.Rules++
+				ch.Packets += c.Packets
+				ch.Bytes += c.Bytes
+			}
+			if byChain == nil && rs != nil {
+				if c := rs.Chain(ch.Name); c != nil {
+					ch.Rules = len(c.Rules)
+				}
+			}
+		}
+	}
+}
+
+// printContainers prints the containers section of status and plan.
+func printContainers(w io.Writer, indent string, rows []statusContainer, counters bool) {
+	for _, c := range rows {
+		fmt.Fprintf(w, "%s  %-24s %-10s %s\n", indent, c.Name, c.Entry, strings.Join(c.Addrs, " "))
+		for _, ch := range c.Chains {
+			if counters {
+				fmt.Fprintf(w, "%s    %-28s %d rules, %d packets, %s\n", indent, ch.Name, ch.Rules, ch.Packets, humanBytes(ch.Bytes))
+			} else {
+				fmt.Fprintf(w, "%s    %-28s %d rules\n", indent, ch.Name, ch.Rules)
+			}
+		}
+		if c.Problem != "" {
+			fmt.Fprintf(w, "%s    denied both ways: %s\n", indent, c.Problem)
+		}
+	}
 }
 
 func verdictName(v ruleset.Verdict) string {
@@ -257,13 +312,8 @@ func (a *app) printStatus(rep *statusReport) {
 		}
 	}
 	if len(rep.Containers) > 0 {
-		fmt.Fprintln(a.out, "\ncontainers")
-		for _, c := range rep.Containers {
-			fmt.Fprintf(a.out, "  %-24s %-10s %s\n", c.Name, c.Entry, strings.Join(c.Addrs, " "))
-			if c.Problem != "" {
-				fmt.Fprintf(a.out, "    denied both ways: %s\n", c.Problem)
-			}
-		}
+		fmt.Fprintln(a.out, "\ncontainers (entry, addresses; chain counters are per entry)")
+		printContainers(a.out, "", rep.Containers, true)
 	}
 	if len(rep.Sets) > 0 {
 		fmt.Fprintln(a.out, "\nsets")

@@ -12,8 +12,8 @@
 //   - It never overrides an open confirm window; when one expires
 //     unconfirmed it settles the table on the previous ruleset.
 //
-// Later stages add more inputs (Docker's containers, jails' bans) as further
-// sources of dynamic set contents, feeding the same loop.
+// Docker's containers and the jails' bans (jails.go) are further sources of
+// dynamic set contents.
 package daemon
 
 import (
@@ -22,17 +22,22 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"net"
 	"net/netip"
 	"os"
 	"slices"
+	"sync"
 	"syscall"
 	"time"
 
 	"github.com/seawall/seawall/internal/compile"
+	"github.com/seawall/seawall/internal/control"
+	"github.com/seawall/seawall/internal/docker"
 	"github.com/seawall/seawall/internal/inventory"
 	"github.com/seawall/seawall/internal/policy"
 	"github.com/seawall/seawall/internal/ruleset"
 	"github.com/seawall/seawall/internal/state"
+	"github.com/seawall/seawall/internal/store"
 )
 
 // Kernel is what the daemon needs of the nftables backend.
@@ -43,20 +48,63 @@ type Kernel interface {
 	Delete() error
 	Exists() (bool, error)
 	ReplaceElements([]*ruleset.Set) (uint32, error)
+	// ChangeElements deletes and adds elements of runtime sets in one
+	// transaction: a batch of bans and unbans.
+	ChangeElements(del, add []*ruleset.Set) error
+}
+
+// lockedKernel serialises the calls of the loop and of the ban writer: a
+// netlink connection queues the messages of one transaction at a time.
+type lockedKernel struct {
+	mu sync.Mutex
+	k  Kernel
+}
+
+func (l *lockedKernel) Apply(rs *ruleset.Ruleset, keep map[string]bool, gen uint32) (uint32, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.k.Apply(rs, keep, gen)
+}
+
+func (l *lockedKernel) Delete() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.k.Delete()
+}
+
+func (l *lockedKernel) Exists() (bool, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.k.Exists()
+}
+
+func (l *lockedKernel) ReplaceElements(sets []*ruleset.Set) (uint32, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.k.ReplaceElements(sets)
+}
+
+func (l *lockedKernel) ChangeElements(del, add []*ruleset.Set) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.k.ChangeElements(del, add)
 }
 
 // FactSource supplies facts about containers (internal/docker).
 type FactSource interface {
-	Facts(ctx context.Context) (*inventory.Facts, error)
-	// Watch calls onChange whenever the facts may have changed, until ctx
-	// ends.
-	Watch(ctx context.Context, onChange func(reason string)) error
+	// Track calls onFacts with the containers and networks each time they
+	// may have changed, or with the error that kept it from reading them,
+	// until ctx ends. Calls are never concurrent.
+	Track(ctx context.Context, onFacts func(f *inventory.Facts, reason string, err error)) error
 }
 
 // Config wires a daemon.
 type Config struct {
 	// Docker, if set, is watched for containers.
 	Docker FactSource
+	// Bridges, if set, reads Docker's networks off the host's interfaces:
+	// the facts the daemon starts from when none were recorded.
+	Bridges func() (*inventory.Facts, error)
 	// Resolve looks up a DNS name the policy uses as a destination; nil
 	// disables resolving (those sets stay empty: denied). Names are
 	// resolved at start and every ResolveEvery (default 1m).
@@ -71,6 +119,20 @@ type Config struct {
 	Watch        time.Duration // how often the table's presence is checked (default 200ms)
 	Reload       <-chan os.Signal
 	Clock        func() time.Time
+
+	// Store keeps bans, ban history and log positions; nil keeps them
+	// in memory only.
+	Store *store.Store
+	// ContainerLogs, if set, reads containers' logs for jails.
+	ContainerLogs ContainerLogs
+	// HostAddrs returns the host's own addresses, which no jail bans; nil
+	// means the addresses of the namespace's interfaces.
+	HostAddrs func() ([]netip.Prefix, error)
+	// Journalctl and JournalDir are passed to journal log sources (the
+	// command, and a directory of journal files instead of the system's).
+	Journalctl, JournalDir string
+	// Control is the control socket's path; empty means none.
+	Control string
 }
 
 // Daemon runs the loop.
@@ -80,6 +142,10 @@ type Daemon struct {
 	pol      *policy.Policy
 	current  *inventory.Facts // the last facts Docker gave; kept when it is unreachable
 	resolved map[string][]netip.Addr
+	bans     *banEngine
+	ctx      context.Context
+	records  []fileStamp // the state's records as this daemon last wrote or saw them
+	hostAddr []netip.Prefix
 }
 
 // facts is what the policy is compiled with: Docker's containers and the
@@ -113,7 +179,13 @@ func New(cfg Config) *Daemon {
 	if cfg.ResolveEvery == 0 {
 		cfg.ResolveEvery = time.Minute
 	}
-	return &Daemon{cfg: cfg}
+	if cfg.HostAddrs == nil {
+		cfg.HostAddrs = interfaceAddrs
+	}
+	cfg.Kernel = &lockedKernel{k: cfg.Kernel}
+	d := &Daemon{cfg: cfg, ctx: context.Background()}
+	d.bans = newBanEngine(d)
+	return d
 }
 
 // Run reconciles until ctx ends. It returns an error only when it cannot
@@ -122,18 +194,39 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if _, err := d.cfg.Kernel.Exists(); err != nil {
 		return err
 	}
-	changes := make(chan string, 1)
+	d.ctx = ctx
+	bansDone := make(chan struct{})
+	go func() {
+		defer close(bansDone)
+		d.bans.run(ctx)
+	}()
+	defer func() { <-bansDone }()
+	if d.cfg.Control != "" {
+		go func() {
+			if err := control.Serve(ctx, d.cfg.Control, d.bans); err != nil {
+				d.cfg.Log.Error("control socket closed: seawall jails, bans, ban and unban cannot reach this daemon", "err", err)
+			}
+		}()
+	}
+	fromDocker := &dockerFacts{kick: make(chan struct{}, 1)}
 	if d.cfg.Docker != nil {
 		// Until Docker answers, compile with the containers recorded
 		// last: what the kernel holds. Without them the first ruleset
 		// would have empty maps and an empty docker_nets: every
 		// container open as Docker leaves it.
-		if f, err := d.cfg.State.Facts(); err == nil && f != nil {
-			d.current = f
-		} else if err != nil {
+		f, err := d.cfg.State.Facts()
+		if err != nil {
 			d.cfg.Log.Warn("could not read the recorded containers", "err", err)
 		}
-		go d.watchDocker(ctx, changes)
+		if f == nil && d.cfg.Bridges != nil {
+			// Nothing recorded: Docker's bridges, without containers,
+			// so that every container is unreconciled, not unknown.
+			if f, err = d.cfg.Bridges(); err != nil {
+				d.cfg.Log.Warn("could not read Docker's bridges off the interfaces", "err", err)
+			}
+		}
+		d.current = f
+		go d.watchDocker(ctx, fromDocker)
 	}
 	d.logErr("load", d.reload())
 	d.logErr("resolve", d.resolveNames(ctx))
@@ -150,8 +243,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 			return nil
 		case <-d.cfg.Reload:
 			d.logErr("reload", d.reload())
-		case reason := <-changes:
-			d.logErr("containers", d.refreshFacts(ctx, reason))
+		case <-fromDocker.kick:
+			d.logErr("containers", d.refreshFacts(fromDocker.take()))
 		case <-resolve.C:
 			d.logErr("resolve", d.resolveNames(ctx))
 		case <-poll.C:
@@ -159,6 +252,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 				d.logErr("reload", d.reload())
 			}
 			d.logErr("confirm window", d.settleWindow())
+			d.watchRecords()
+			d.logErr("host addresses", d.refreshHostAddrs())
 		case <-watch.C:
 			d.logErr("restore", d.restore())
 		}
@@ -171,30 +266,62 @@ func (d *Daemon) logErr(what string, err error) {
 	}
 }
 
-// watchDocker turns Docker's change notifications into a signal for the
-// loop; a burst collapses into one pending signal.
-func (d *Daemon) watchDocker(ctx context.Context, changes chan<- string) {
-	signal := func(reason string) {
-		select {
-		case changes <- reason:
-		default:
-		}
+// dockerFacts hands the latest facts from Docker's tracker to the loop. A
+// burst of changes collapses into the latest facts: each is complete.
+type dockerFacts struct {
+	mu     sync.Mutex
+	facts  *inventory.Facts
+	reason string
+	err    error
+	kick   chan struct{} // capacity 1: "there is something"
+}
+
+func (m *dockerFacts) put(f *inventory.Facts, reason string, err error) {
+	m.mu.Lock()
+	if err == nil || m.facts == nil {
+		// An error does not hide facts the loop has not taken yet.
+		m.facts, m.reason, m.err = f, reason, err
 	}
-	signal("start")
-	if err := d.cfg.Docker.Watch(ctx, signal); err != nil && ctx.Err() == nil {
+	m.mu.Unlock()
+	select {
+	case m.kick <- struct{}{}:
+	default:
+	}
+}
+
+func (m *dockerFacts) take() (*inventory.Facts, string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	f, reason, err := m.facts, m.reason, m.err
+	m.facts, m.reason, m.err = nil, "", nil
+	return f, reason, err
+}
+
+// watchDocker runs Docker's tracker until ctx ends.
+func (d *Daemon) watchDocker(ctx context.Context, m *dockerFacts) {
+	if err := d.cfg.Docker.Track(ctx, m.put); err != nil && ctx.Err() == nil {
 		d.cfg.Log.Error("watching Docker stopped", "err", err)
 	}
 }
 
-// refreshFacts reads the containers again and brings the kernel in step:
-// for a container start or stop that is an update of map and set elements.
-func (d *Daemon) refreshFacts(ctx context.Context, reason string) error {
-	start := time.Now()
-	f, err := d.cfg.Docker.Facts(ctx)
+// refreshFacts brings the kernel in step with new facts from Docker: for a
+// container start or stop that is an update of map and set elements.
+func (d *Daemon) refreshFacts(f *inventory.Facts, reason string, err error) error {
 	if err != nil {
 		return fmt.Errorf("could not read Docker's containers (keeping the last known): %w", err)
 	}
+	if f == nil {
+		return nil
+	}
+	start := time.Now()
+	if f.Engine != nil && (d.current == nil || d.current.Engine == nil || *d.current.Engine != *f.Engine) {
+		d.cfg.Log.Info("Docker", "version", f.Engine.Version, "firewall", f.Engine.Firewall)
+		if w := docker.FirewallCaveat(f.Engine); w != "" {
+			d.cfg.Log.Warn(w)
+		}
+	}
 	d.current = f
+	d.updateIgnore()
 	if d.pol != nil {
 		for _, a := range compile.Assign(d.pol, f) {
 			if a.Err != nil {
@@ -290,7 +417,17 @@ func (d *Daemon) reload() error {
 	}
 	d.remember(p)
 	d.pol = p
-	return d.reconcile()
+	// The jails start (and restore their bans) before the apply, so that
+	// an apply that creates their sets, as after a reboot, fills them in
+	// the same transaction: no moment with the table back and the bans
+	// not. The queued changes are written once the sets exist.
+	d.bans.sync(d.ctx, p)
+	err = d.reconcile()
+	d.bans.wake()
+	if d.hostAddr == nil {
+		d.logErr("host addresses", d.refreshHostAddrs())
+	}
+	return err
 }
 
 // reconcile compiles the loaded policy with the current facts and brings
@@ -341,7 +478,7 @@ func (d *Daemon) reconcile() error {
 			if err == nil {
 				next.Gen = gen
 				d.cfg.Log.Info("updated set contents", "sets", setNames(changed))
-				return d.cfg.State.SaveApplied(next)
+				return d.saveApplied(next)
 			}
 			d.cfg.Log.Warn("could not update sets in place; re-applying the table", "err", err)
 		}
@@ -352,11 +489,106 @@ func (d *Daemon) reconcile() error {
 	if exists && applied != nil {
 		keep, gen = ruleset.UnchangedSets(applied.Ruleset, rs), applied.Gen
 	}
-	if next.Gen, err = d.cfg.Kernel.Apply(rs, keep, gen); err != nil {
+	if next.Gen, err = d.bans.apply(rs, keep, gen); err != nil {
 		return err
 	}
 	d.cfg.Log.Info("applied policy", "file", p.File, "rules", rs.RuleCount(), "took", time.Since(start).Round(time.Microsecond))
-	return d.cfg.State.SaveApplied(next)
+	return d.saveApplied(next)
+}
+
+// saveApplied records what this daemon applied.
+func (d *Daemon) saveApplied(a *state.Applied) error {
+	err := d.cfg.State.SaveApplied(a)
+	d.noteRecords()
+	return err
+}
+
+// noteRecords remembers the state's records as this daemon left them.
+func (d *Daemon) noteRecords() {
+	d.records = d.records[:0]
+	for _, f := range d.cfg.State.Records() {
+		d.records = append(d.records, stamp(f))
+	}
+}
+
+// watchRecords notices another seawall process (apply, confirm, rollback)
+// writing the table: such a write may create the jails' sets anew, empty,
+// so the bans are put back.
+func (d *Daemon) watchRecords() {
+	files := d.cfg.State.Records()
+	same := len(d.records) == len(files)
+	for i, f := range files {
+		if same && stamp(f) != d.records[i] {
+			same = false
+		}
+	}
+	if same {
+		return
+	}
+	d.noteRecords()
+	rs, err := d.recorded()
+	if err != nil {
+		d.cfg.Log.Error("could not read the recorded state", "err", err)
+		return
+	}
+	d.bans.refill(rs)
+}
+
+// refreshHostAddrs tells the jails the host's own addresses and Docker's
+// gateways, which they never ban.
+func (d *Daemon) refreshHostAddrs() error {
+	addrs, err := d.cfg.HostAddrs()
+	if err != nil {
+		return fmt.Errorf("could not read the host's addresses (jails keep the last known): %w", err)
+	}
+	d.hostAddr = addrs
+	d.updateIgnore()
+	return nil
+}
+
+// updateIgnore gives the jails the addresses no one may ban: the host's,
+// and Docker's gateways (docker-proxy connects from them).
+func (d *Daemon) updateIgnore() {
+	if d.pol == nil {
+		return
+	}
+	extra := slices.Clone(d.hostAddr)
+	if d.current != nil {
+		for _, n := range d.current.Networks {
+			for _, g := range n.Gateways {
+				extra = append(extra, netip.PrefixFrom(g, g.BitLen()))
+			}
+		}
+	}
+	slices.SortFunc(extra, func(a, b netip.Prefix) int {
+		if c := a.Addr().Compare(b.Addr()); c != 0 {
+			return c
+		}
+		return a.Bits() - b.Bits()
+	})
+	d.bans.setExtraIgnore(d.pol, slices.Compact(extra))
+}
+
+// interfaceAddrs returns the addresses of the namespace's interfaces.
+func interfaceAddrs() ([]netip.Prefix, error) {
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return nil, err
+	}
+	var out []netip.Prefix
+	for _, a := range addrs {
+		n, ok := a.(*net.IPNet)
+		if !ok {
+			continue
+		}
+		ip, ok := netip.AddrFromSlice(n.IP)
+		if !ok {
+			continue
+		}
+		ip = ip.Unmap()
+		out = append(out, netip.PrefixFrom(ip, ip.BitLen()))
+	}
+	return out, nil
 }
 
 // onlySetsDiffer reports whether two rulesets have the same chains, rules
@@ -413,13 +645,14 @@ func (d *Daemon) restore() error {
 	if exists, err := d.cfg.Kernel.Exists(); err != nil || exists {
 		return err
 	}
-	gen, err := d.cfg.Kernel.Apply(rs, nil, 0)
+	gen, err := d.bans.apply(rs, nil, 0)
 	if err != nil {
 		return err
 	}
 	if err := d.cfg.State.RecordGen(gen); err != nil {
 		return err
 	}
+	d.noteRecords()
 	d.cfg.Log.Warn("table inet seawall was removed by someone else: restored", "took", time.Since(start).Round(time.Microsecond))
 	return nil
 }
@@ -462,7 +695,7 @@ func (d *Daemon) settleWindow() error {
 	if t.Prev == nil {
 		err = d.cfg.Kernel.Delete()
 	} else {
-		gen, err = d.cfg.Kernel.Apply(t.Prev.Ruleset, nil, 0)
+		gen, err = d.bans.apply(t.Prev.Ruleset, nil, 0)
 	}
 	if err != nil {
 		return err
@@ -471,5 +704,7 @@ func (d *Daemon) settleWindow() error {
 	if err := d.cfg.State.ClearTrial(); err != nil {
 		return err
 	}
-	return d.cfg.State.RecordGen(gen)
+	err = d.cfg.State.RecordGen(gen)
+	d.noteRecords()
+	return err
 }

@@ -1,11 +1,15 @@
 package daemon
 
 import (
+	"errors"
+	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -16,25 +20,109 @@ import (
 
 // fakeKernel records what the daemon asks of the kernel.
 type fakeKernel struct {
+	mu       sync.Mutex
 	table    *ruleset.Ruleset
 	gen      uint32
 	applies  int
 	updates  [][]string
 	lastKeep map[string]bool
+	// elements of runtime sets: set name → address → timeout
+	elements map[string]map[netip.Addr]time.Duration
+	changes  int // ChangeElements calls
+	// firstRuntime is how many runtime set elements the first Apply
+	// carried (-1 before it).
+	firstRuntime int
+}
+
+func (k *fakeKernel) ChangeElements(del, add []*ruleset.Set) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.table == nil {
+		return errors.New("no table")
+	}
+	if k.elements == nil {
+		k.elements = map[string]map[netip.Addr]time.Duration{}
+	}
+	for _, s := range del {
+		for _, e := range s.Elements {
+			delete(k.elements[s.Name], e.First)
+		}
+	}
+	for _, s := range add {
+		if k.table.Set(s.Name) == nil {
+			return fmt.Errorf("no set %s", s.Name)
+		}
+		if k.elements[s.Name] == nil {
+			k.elements[s.Name] = map[netip.Addr]time.Duration{}
+		}
+		for _, e := range s.Elements {
+			if _, ok := k.elements[s.Name][e.First]; !ok {
+				k.elements[s.Name][e.First] = e.Timeout
+			}
+		}
+	}
+	k.changes++
+	k.gen++
+	return nil
+}
+
+// has reports whether a runtime set holds addr.
+func (k *fakeKernel) has(set string, addr netip.Addr) bool {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	_, ok := k.elements[set][addr]
+	return ok
 }
 
 func (k *fakeKernel) Apply(rs *ruleset.Ruleset, keep map[string]bool, gen uint32) (uint32, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
 	if gen != k.gen {
 		keep = nil
+	}
+	// Runtime sets are rebuilt from what the apply carries unless kept.
+	next := map[string]map[netip.Addr]time.Duration{}
+	for _, s := range rs.Sets {
+		if !s.Runtime {
+			continue
+		}
+		if keep[s.Name] && k.elements[s.Name] != nil {
+			next[s.Name] = k.elements[s.Name]
+			continue
+		}
+		next[s.Name] = map[netip.Addr]time.Duration{}
+		for _, e := range s.Elements {
+			next[s.Name][e.First] = e.Timeout
+		}
+	}
+	k.elements = next
+	if k.applies == 0 {
+		n := 0
+		for _, m := range next {
+			n += len(m)
+		}
+		k.firstRuntime = n
 	}
 	k.table, k.lastKeep = rs, keep
 	k.applies++
 	k.gen++
 	return k.gen, nil
 }
-func (k *fakeKernel) Delete() error         { k.table = nil; k.gen++; return nil }
-func (k *fakeKernel) Exists() (bool, error) { return k.table != nil, nil }
+func (k *fakeKernel) Delete() error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.table, k.elements = nil, nil
+	k.gen++
+	return nil
+}
+func (k *fakeKernel) Exists() (bool, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.table != nil, nil
+}
 func (k *fakeKernel) ReplaceElements(ss []*ruleset.Set) (uint32, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
 	k.updates = append(k.updates, setNames(ss))
 	k.gen++
 	return k.gen, nil
