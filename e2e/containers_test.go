@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net/netip"
@@ -367,16 +368,10 @@ func (c *ctWorld) ctWaitOpen(t *testing.T, from string, dst netip.AddrPort, bann
 // that path, for both families, once Docker's DNAT rules are gone.)
 const ctIP6Tables = true
 
-// TestContainers runs seawall's daemon against a confined dockerd and
-// checks the container rules with real packets: published ports open only
-// to the sources an entry names, egress allowlists, container to container
-// by selector, container to the host, rules that follow a restarted
-// container to its new address, an address reused by another container
-// that does not inherit access, labels (and a label error that denies both
-// ways), containers seawall has not reconciled that are denied, a daemon
-// restart that keeps reconciled containers open, and the rules put back
-// after nft removes them.
-func TestContainers(t *testing.T) {
+// newCtWorld starts the lab, a dockerd confined to its host namespace and
+// the test image; it skips the test, saying why, where Docker cannot run.
+func newCtWorld(t *testing.T) *ctWorld {
+	t.Helper()
 	w := newWorld(t)
 	if err := dockerlab.Available(); err != nil {
 		t.Skipf("skipping: %v", err)
@@ -390,7 +385,21 @@ func TestContainers(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("dockerd up and test image built after %v", time.Since(begin).Round(time.Millisecond))
-	c := &ctWorld{world: w, d: d}
+	return &ctWorld{world: w, d: d}
+}
+
+// TestContainers runs seawall's daemon against a confined dockerd and
+// checks the container rules with real packets: published ports open only
+// to the sources an entry names, egress allowlists, container to container
+// by selector, container to the host, rules that follow a restarted
+// container to its new address, an address reused by another container
+// that does not inherit access, labels (and a label error that denies both
+// ways), containers seawall has not reconciled that are denied, a daemon
+// restart that keeps reconciled containers open, and the rules put back
+// after nft removes them.
+func TestContainers(t *testing.T) {
+	c := newCtWorld(t)
+	w := c.world
 	w.serve(netlab.Net1, 443, 8443)
 	w.serve(netlab.Host, 22)
 	w.writePolicy(ctPolicy)
@@ -403,7 +412,7 @@ func TestContainers(t *testing.T) {
 	// a second published port of the same container that the entry does
 	// not name is closed even to that source.
 	t.Run("published port open to one source", func(t *testing.T) {
-		c.ctRun(t, "web", []string{"-p", "8443:443", "-p", "8080:80",
+		c.ctRun(t, "web", []string{"--restart", "always", "-p", "8443:443", "-p", "8080:80",
 			"--label", "com.docker.compose.project=shop", "--label", "com.docker.compose.service=web"}, 443, 80)
 		v4, v6addr := c.ctIP(t, "web")
 		eventually(t, 5*time.Second, "web's address in ctr_in_v4", func() bool { return c.ctMapTarget("ctr_in_v4", v4) == "ctr_web_in" })
@@ -415,6 +424,19 @@ func TestContainers(t *testing.T) {
 			ctHostProbes(netlab.Net2, 8443, netlab.Dropped, "", v6),
 			ctHostProbes(netlab.Net1, 8080, netlab.Dropped, "", v6),
 			ctHostProbes(netlab.Net2, 8080, netlab.Dropped, "", v6)))
+
+		// plan shows web under its entry for the desired state; status
+		// shows the same with the counters the probes just moved.
+		plan := c.ctSeawall(t, "plan")
+		webRow := regexp.MustCompile(`(?m)^#\s+web\s+web\s+` + regexp.QuoteMeta(v4.String()) + `\b.*\n#\s+ctr_web_in\s+\d+ rules`)
+		if !webRow.MatchString(plan) {
+			t.Errorf("plan does not list web, its entry, address and chains:\n%s", plan[strings.Index(plan, "# summary"):])
+		}
+		status := c.ctSeawall(t, "status")
+		counted := regexp.MustCompile(`(?m)^\s+web\s+web\s+` + regexp.QuoteMeta(v4.String()) + `\b.*\n\s+ctr_web_in\s+\d+ rules, ([1-9]\d*) packets`)
+		if !counted.MatchString(status) {
+			t.Errorf("status does not list web with the packets its ingress chain counted:\n%s", status)
+		}
 	})
 
 	// 2. An egress allowlist: tcp/443 to net1 only, everything else
@@ -680,6 +702,28 @@ func TestContainers(t *testing.T) {
 			c.ctWaitLog(t, 0, 5*time.Second, "containers reconciled")
 			c.ctWaitOpen(t, netlab.Net1, webPort, "web:443", 5*time.Second)
 		})
+		// With neither Docker nor a record (a fresh state directory),
+		// plan reads Docker's bridges off the interfaces: every address
+		// on docker0 is an unknown container, denied, not let through.
+		t.Run("docker unreachable, nothing recorded", func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			cmd := c.lab.Command(ctx, netlab.Host, seawallBin, "-c", c.policy, "--state-dir", t.TempDir(), "plan", "--format", "nft")
+			cmd.Env = ctEnv("unix://" + filepath.Join(c.dir, "no-docker.sock"))
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			out, err := cmd.Output()
+			if err != nil {
+				t.Fatalf("seawall plan: %v\n%s", err, stderr.String())
+			}
+			if !strings.Contains(stderr.String(), "Docker's bridges") {
+				t.Errorf("plan did not say it fell back to Docker's bridges:\n%s", stderr.String())
+			}
+			bridge := netip.MustParsePrefix(dockerlab.DefaultBridge).Masked().String()
+			if !regexp.MustCompile(`(?s)set docker_nets_v4 \{[^}]*` + regexp.QuoteMeta(bridge)).Match(out) {
+				t.Errorf("the plan's docker_nets_v4 does not hold docker0's subnet %s:\n%s", bridge, out)
+			}
+		})
 	})
 
 	// 6. The daemon puts the rules back within a second when nft removes
@@ -691,10 +735,7 @@ func TestContainers(t *testing.T) {
 				ctHostProbes(netlab.Net1, 8443, netlab.Open, "web:443", v6),
 				ctHostProbes(netlab.Net2, 8443, netlab.Dropped, "", v6)))
 		})
-		t.Run("docker daemon restart", func(t *testing.T) {
-			t.Skip("dockerlab cannot restart its dockerd: dockerd runs under docker-init, PID 1 of its own PID namespace, so stopping it ends the namespace and every container; a new dockerlab daemon has another socket, data root and containers")
-		})
-		// Last: nft flush ruleset also removes Docker's own tables in the
+		// nft flush ruleset also removes Docker's own tables in the
 		// host namespace, which dockerd 20.10 does not put back. Its DNAT
 		// is gone, so published ports now reach docker-proxy through the
 		// host's input, where seawall's ctr_pub maps still apply web's
@@ -707,6 +748,52 @@ func TestContainers(t *testing.T) {
 				ctHostProbes(netlab.Net1, 8443, netlab.Open, "web:443", true),
 				ctHostProbes(netlab.Net2, 8443, netlab.Dropped, "", true),
 				ctHostProbes(netlab.Net1, 8080, netlab.Dropped, "", true)))
+		})
+		// Last, as it stops every container but web: dockerd stops and
+		// starts again (putting back the rules the flush removed); web
+		// (--restart always) comes back, perhaps on another address.
+		// seawall's event stream breaks and reconnects, reads everything
+		// again, and web's rules follow it within a second of its start.
+		t.Run("docker daemon restart", func(t *testing.T) {
+			off := len(c.daemon.log.String())
+			away, err := c.d.Restart(90 * time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("dockerd answered again %v after SIGTERM", away.Round(time.Millisecond))
+			var v4 netip.Addr
+			eventually(t, 60*time.Second, "web running again", func() bool {
+				running, err := c.d.Inspect("web", "{{.State.Running}}")
+				if err != nil || running != "true" {
+					return false
+				}
+				v4, _ = c.ctIP(t, "web")
+				return v4.IsValid()
+			})
+			// The map may still hold web's address from before (it often
+			// gets the same one back): what counts is a reconcile of the
+			// facts read after the restart.
+			c.ctWaitLog(t, off, 10*time.Second, "reconnected")
+			eventually(t, 10*time.Second, "web's address in ctr_in_v4", func() bool { return c.ctMapTarget("ctr_in_v4", v4) == "ctr_web_in" })
+			live := time.Now()
+			startedAt, err := c.d.Inspect("web", "{{.State.StartedAt}}")
+			if err != nil {
+				t.Fatal(err)
+			}
+			started, err := time.Parse(time.RFC3339Nano, startedAt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// live is when a poll first saw the element: an upper bound.
+			lag := live.Sub(started)
+			t.Logf("web (%v) started at %s; its rules were live at most %v later", v4, started.Format(time.StampMicro), lag.Round(time.Millisecond))
+			if lag > time.Second {
+				t.Errorf("web's rules were live %v after it started again, want under 1s", lag)
+			}
+			c.lab.Check(t, ctConcat(
+				ctHostProbes(netlab.Net1, 8443, netlab.Open, "web:443", v6),
+				ctHostProbes(netlab.Net2, 8443, netlab.Dropped, "", v6),
+				ctHostProbes(netlab.Net1, 8080, netlab.Dropped, "", v6)))
 		})
 	})
 }

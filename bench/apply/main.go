@@ -83,24 +83,18 @@ func run(o options) int {
 
 func benchmark(o options, ns *namespaces) error {
 	load0 := benchrun.LoadAvg()
-	for _, t := range []string{"go", "ip", "nft", "iptables-nft-restore", "iptables-nft"} {
-		if _, err := exec.LookPath(t); err != nil {
-			return fmt.Errorf("%s is needed: %w", t, err)
-		}
+	if err := benchrun.RequireTools("go", "ip", "nft", "iptables-nft-restore", "iptables-nft"); err != nil {
+		return err
 	}
 	root, err := benchrun.ModuleRoot()
 	if err != nil {
 		return err
 	}
-	work, err := os.MkdirTemp("", "seawall-bench-")
+	work, cleanup, err := benchrun.WorkDir("seawall-bench-", o.keep)
 	if err != nil {
 		return err
 	}
-	if o.keep {
-		defer fmt.Printf("work directory kept: %s\n", work)
-	} else {
-		defer os.RemoveAll(work)
-	}
+	defer cleanup()
 
 	revision := benchrun.Revision(root)
 	b := &bench{work: work, seawall: filepath.Join(work, "seawall"), ns: ns,

@@ -14,10 +14,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
-	"os/signal"
 	"path/filepath"
-	"syscall"
 	"time"
 
 	"github.com/seawall/seawall/bench/internal/benchrun"
@@ -72,29 +69,13 @@ func run(o options) int {
 		fmt.Fprintln(os.Stderr, "bench: must run as root (it creates network namespaces and runs a confined dockerd)")
 		return 1
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
-	go func() {
-		s := <-sigs
-		fmt.Fprintf(os.Stderr, "\nbench: %v: stopping and cleaning up (again to exit at once)\n", s)
-		cancel()
-		<-sigs
+	ctx, cancel := benchrun.SignalContext("stopping and cleaning up", func() {
 		fmt.Fprintln(os.Stderr, "bench: exiting without cleaning up; the next dockerlab/netlab start removes what is left")
-		os.Exit(130)
-	}()
+	})
+	defer cancel()
 
 	err := benchmark(ctx, o)
-	if ctx.Err() != nil {
-		fmt.Fprintln(os.Stderr, "bench: interrupted")
-		return 130
-	}
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "bench: %v\n", err)
-		return 1
-	}
-	return 0
+	return benchrun.ExitCode(ctx, err)
 }
 
 // env is what the scenarios work with.
@@ -129,10 +110,8 @@ func (c *cleanups) run() error {
 
 func benchmark(ctx context.Context, o options) (err error) {
 	load0 := benchrun.LoadAvg()
-	for _, t := range []string{"go", "ip", "nft"} {
-		if _, err := exec.LookPath(t); err != nil {
-			return fmt.Errorf("%s is needed: %w", t, err)
-		}
+	if err := benchrun.RequireTools("go", "ip", "nft"); err != nil {
+		return err
 	}
 	if err := dockerlab.Available(); err != nil {
 		return err

@@ -29,7 +29,7 @@ type step struct {
 
 // profile is the time of each part of one reconcile, measured in this
 // process with seawall's own packages, in the order seawall daemon runs
-// them (internal/daemon: refreshFacts, then reload).
+// them (internal/daemon: refreshFacts, then reconcile).
 type profile struct {
 	containers int
 	steps      []*step
@@ -50,15 +50,14 @@ func (p *profile) step(name string) *step {
 // netlink transaction is before the rules are live; saving the applied
 // state comes after.
 const (
-	stFacts    = "Docker Facts (list + inspect every container)"
-	stSaveF    = "save facts (write + fsync)"
-	stLoad     = "load policy file"
+	stFacts    = "Docker Update (inspect the container the event names)"
 	stCompile  = "compile"
 	stApplied  = "lock + read state (trial, applied ruleset)"
 	stExists   = "netlink: table exists?"
 	stCompare  = "compare chains (JSON of old and new)"
 	stNetlink  = "netlink: replace 6 sets' elements"
 	stSaveA    = "save applied ruleset (write + fsync)"
+	stSaveF    = "save facts (write + fsync)"
 	stPreTotal = "sum up to the netlink commit"
 	stTotal    = "sum"
 	stAdd      = "for comparison, netlink: add 1 element only"
@@ -182,20 +181,17 @@ func (pr *profiler) run(ctx context.Context, reps int, chain string) (*profile, 
 			s.ds = append(s.ds, now.Sub(t))
 			t = now
 		}
-		f, err := pr.src.Facts(ctx)
+		// What the daemon does for one container start: inspect that
+		// container alone (Update), with the policy already loaded.
+		var started docker.Change
+		if n := len(f.Containers); n > 0 {
+			started.Events = []docker.Event{{Type: "container", Action: "start", ID: f.Containers[n-1].ID}}
+		}
+		f, err := pr.src.Update(ctx, f, started)
 		if err != nil {
 			return nil, err
 		}
 		lap(stFacts)
-		if err := pr.dir.SaveFacts(f); err != nil {
-			return nil, err
-		}
-		lap(stSaveF)
-		pol, err := policy.Load(pr.policyPath)
-		if err != nil {
-			return nil, err
-		}
-		lap(stLoad)
 		rs, err := compile.Compile(pol, f)
 		if err != nil {
 			return nil, err
@@ -240,6 +236,10 @@ func (pr *profiler) run(ctx context.Context, reps int, chain string) (*profile, 
 			return nil, err
 		}
 		lap(stSaveA)
+		if err := pr.dir.SaveFacts(f); err != nil {
+			return nil, err
+		}
+		lap(stSaveF)
 		p.step(stTotal).ds = append(p.step(stTotal).ds, time.Since(begin))
 		p.containers = len(f.Containers)
 		if err := pr.addDel(p, chain); err != nil {

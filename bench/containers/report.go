@@ -2,14 +2,14 @@ package main
 
 import (
 	"fmt"
-	"math"
 	"os"
 	"runtime"
-	"slices"
 	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/seawall/seawall/bench/internal/benchrun"
 )
 
 // results holds everything the report needs.
@@ -33,24 +33,7 @@ type reportInput struct {
 	versions     string
 }
 
-// pct holds nearest-rank percentiles.
-type pct struct {
-	n                   int
-	p50, p90, p99, maxv time.Duration
-}
-
-func percentiles(ds []time.Duration) pct {
-	if len(ds) == 0 {
-		return pct{}
-	}
-	s := slices.Clone(ds)
-	slices.Sort(s)
-	rank := func(p float64) time.Duration {
-		i := int(math.Ceil(p*float64(len(s)))) - 1
-		return s[min(max(i, 0), len(s)-1)]
-	}
-	return pct{n: len(s), p50: rank(0.50), p90: rank(0.90), p99: rank(0.99), maxv: s[len(s)-1]}
-}
+// benchrun.Pct holds nearest-rank percentiles.
 
 // msd formats a duration in ms with 1 decimal (0.01 below 1 ms).
 func msd[T ~int64](v T) string {
@@ -70,16 +53,16 @@ func recTook(r *reconcile) string {
 
 // row prints one percentile row; n is printed when it differs from want.
 func row(w *tabwriter.Writer, name string, ds []time.Duration, want int) {
-	p := percentiles(ds)
-	if p.n == 0 {
+	p := benchrun.Percentiles(ds)
+	if p.N == 0 {
 		fmt.Fprintf(w, "%s\t-\t-\t-\t-\t%s\t\n", name, "0")
 		return
 	}
 	n := ""
-	if p.n != want {
-		n = fmt.Sprintf("%d", p.n)
+	if p.N != want {
+		n = fmt.Sprintf("%d", p.N)
 	}
-	fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t\n", name, msd(p.p50), msd(p.p90), msd(p.p99), msd(p.maxv), n)
+	fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t\n", name, msd(p.P50), msd(p.P90), msd(p.P99), msd(p.Max), n)
 }
 
 func durs(ss []*single, f func(*single) (int64, bool)) []time.Duration {
@@ -122,12 +105,12 @@ func report(ri reportInput) {
 	fmt.Printf("machine: %d CPUs; load average %s at start, %s at end\n", runtime.NumCPU(), ri.load0, ri.load1)
 	fmt.Printf("seawall: built from %s; %s\n", ri.revision, ri.versions)
 	fmt.Printf("t0 = timeNano of Docker's start event; t1 = first poll that shows the container's address in map %s with jump %s\n", mapName, ri.e.chain)
-	pd, pg := percentiles(r.poll.dumps), percentiles(r.poll.gaps)
+	pd, pg := benchrun.Percentiles(r.poll.dumps), benchrun.Percentiles(r.poll.gaps)
 	fmt.Printf("polls: %d netlink dumps, one every %s (p50; p99 %s), each taking %s (p50; p99 %s); %d failed, %d torn (a commit fell inside: retried), %d addresses missed by one dump only (ignored)\n",
-		r.poll.polls, msd(pg.p50), msd(pg.p99), msd(pd.p50), msd(pd.p99), r.poll.errs, r.poll.torn, r.poll.skipped)
+		r.poll.polls, msd(pg.P50), msd(pg.P99), msd(pd.P50), msd(pd.P99), r.poll.errs, r.poll.torn, r.poll.skipped)
 	if c := r.cal; c != nil {
 		fmt.Printf("one look at the map (%d elements): netlink dump %s (p50 of %d), `ip netns exec ... nft -j list map` %s (p50 of %d)\n",
-			c.elements, msd(percentiles(c.netlink).p50), len(c.netlink), msd(percentiles(c.nftJSON).p50), len(c.nftJSON))
+			c.elements, msd(benchrun.Percentiles(c.netlink).P50), len(c.netlink), msd(benchrun.Percentiles(c.nftJSON).P50), len(c.nftJSON))
 	}
 	fmt.Printf("seawall daemon: table inet seawall %s after start\n", msd(r.tableAfter))
 	fmt.Println()
@@ -191,12 +174,12 @@ func report(ri reportInput) {
 	}
 	fmt.Println()
 	fmt.Printf("map %s size when live: %s\n", mapName, counts(mapSizes))
-	p := percentiles(total)
+	p := benchrun.Percentiles(total)
 	verdict := "MISS"
-	if p.p99 < o.target {
+	if p.P99 < o.target {
 		verdict = "PASS"
 	}
-	fmt.Printf("target: p99 of start event -> rules live < %s for single starts: %s (p99 %s, max %s)\n\n", msd(o.target), verdict, msd(p.p99), msd(p.maxv))
+	fmt.Printf("target: p99 of start event -> rules live < %s for single starts: %s (p99 %s, max %s)\n\n", msd(o.target), verdict, msd(p.P99), msd(p.Max))
 
 	for _, b := range r.bursts {
 		reportBurst(b, o)
@@ -306,11 +289,11 @@ func reportProfile(r *results) {
 	for _, s := range profs[0].steps {
 		line := s.name
 		for _, p := range profs {
-			q := percentiles(p.step(s.name).ds)
-			line += "\t" + msd(q.p50) + "\t" + msd(q.maxv)
+			q := benchrun.Percentiles(p.step(s.name).ds)
+			line += "\t" + msd(q.P50) + "\t" + msd(q.Max)
 		}
 		fmt.Fprintln(w, line+"\t")
 	}
 	w.Flush()
-	fmt.Println("(seawall's nft.Conn opens a netlink socket per call; the two lines for comparison use one lasting socket)")
+	fmt.Println("(this profile's nft.Conn opens a netlink socket per call, as the CLI does; seawall daemon keeps one lasting socket, as the two lines for comparison do)")
 }

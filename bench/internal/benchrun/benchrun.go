@@ -8,10 +8,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
+	"syscall"
+	"time"
 )
 
 // ModuleRoot is the directory of the seawall repository the benchmark runs
@@ -80,4 +85,82 @@ func Status(format string, args ...any) {
 	default:
 		fmt.Fprintf(os.Stderr, "\r\033[Kbench: %s", msg)
 	}
+}
+
+// Pct holds the percentiles of a sample of durations.
+type Pct struct {
+	N                  int
+	P50, P90, P99, Max time.Duration
+}
+
+// Percentiles returns the nearest-rank percentiles of ds (zero when empty).
+func Percentiles(ds []time.Duration) Pct {
+	if len(ds) == 0 {
+		return Pct{}
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	rank := func(p float64) time.Duration {
+		i := int(math.Ceil(p*float64(len(s)))) - 1
+		return s[min(max(i, 0), len(s)-1)]
+	}
+	return Pct{N: len(s), P50: rank(0.50), P90: rank(0.90), P99: rank(0.99), Max: s[len(s)-1]}
+}
+
+// ExitCode reports how a benchmark ended and returns its exit code: 130
+// when ctx was cancelled (a signal), 1 for an error, 0 otherwise.
+func ExitCode(ctx context.Context, err error) int {
+	if ctx.Err() != nil {
+		fmt.Fprintln(os.Stderr, "bench: interrupted")
+		return 130
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "bench: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+// RequireTools checks that the programs are on PATH.
+func RequireTools(names ...string) error {
+	for _, t := range names {
+		if _, err := exec.LookPath(t); err != nil {
+			return fmt.Errorf("%s is needed: %w", t, err)
+		}
+	}
+	return nil
+}
+
+// WorkDir creates the benchmark's work directory; done removes it, or with
+// keep prints where it is.
+func WorkDir(prefix string, keep bool) (dir string, done func(), err error) {
+	dir, err = os.MkdirTemp("", prefix)
+	if err != nil {
+		return "", nil, err
+	}
+	if keep {
+		return dir, func() { fmt.Printf("work directory kept: %s\n", dir) }, nil
+	}
+	return dir, func() { os.RemoveAll(dir) }, nil
+}
+
+// SignalContext returns a context cancelled at the first SIGINT, SIGTERM
+// or SIGHUP, after saying on stderr what the benchmark does then (stopping
+// says, e.g., "stopping and cleaning up"). A second signal runs atExit, if
+// any, and exits at once with status 130.
+func SignalContext(stopping string, atExit func()) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(context.Background())
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	go func() {
+		s := <-sigs
+		fmt.Fprintf(os.Stderr, "\nbench: %v: %s (again to exit at once)\n", s, stopping)
+		cancel()
+		<-sigs
+		if atExit != nil {
+			atExit()
+		}
+		os.Exit(130)
+	}()
+	return ctx, cancel
 }
