@@ -370,14 +370,20 @@ const ctIP6Tables = true
 
 // newCtWorld starts the lab, a dockerd confined to its host namespace and
 // the test image; it skips the test, saying why, where Docker cannot run.
-func newCtWorld(t *testing.T) *ctWorld {
+// iptables is the variant dockerd writes its rules with (dockerlab.Options).
+func newCtWorld(t *testing.T, iptables string) *ctWorld {
 	t.Helper()
 	w := newWorld(t)
 	if err := dockerlab.Available(); err != nil {
 		t.Skipf("skipping: %v", err)
 	}
+	if iptables != "" {
+		if _, err := exec.LookPath("iptables-" + iptables); err != nil {
+			t.Skipf("skipping: dockerd cannot use iptables-%s here: %v", iptables, err)
+		}
+	}
 	begin := time.Now()
-	d, err := dockerlab.Start(t, w.lab, dockerlab.Options{IP6Tables: ctIP6Tables})
+	d, err := dockerlab.Start(t, w.lab, dockerlab.Options{IP6Tables: ctIP6Tables, IPTables: iptables})
 	if err != nil {
 		t.Skipf("the confined dockerd cannot start here: %v", err)
 	}
@@ -397,8 +403,17 @@ func newCtWorld(t *testing.T) *ctWorld {
 // ways), containers seawall has not reconciled that are denied, a daemon
 // restart that keeps reconciled containers open, and the rules put back
 // after nft removes them.
-func TestContainers(t *testing.T) {
-	c := newCtWorld(t)
+func TestContainers(t *testing.T) { testContainers(t, "") }
+
+// TestContainersIPTablesLegacy runs TestContainers with dockerd writing its
+// rules through iptables-legacy, into the kernel's x_tables, which nft
+// does not see: seawall's rules must mean the same beside them.
+func TestContainersIPTablesLegacy(t *testing.T) { testContainers(t, "legacy") }
+
+// testContainers is TestContainers with dockerd writing its rules through
+// the iptables variant iptables ("" for the machine's).
+func testContainers(t *testing.T, iptables string) {
+	c := newCtWorld(t, iptables)
 	w := c.world
 	w.serve(netlab.Net1, 443, 8443)
 	w.serve(netlab.Host, 22)
@@ -407,6 +422,9 @@ func TestContainers(t *testing.T) {
 	c.ctWaitLog(t, 0, 10*time.Second, "applied policy")
 	c.ctWaitLog(t, 0, 10*time.Second, "containers reconciled")
 	const v6 = ctIP6Tables
+	if iptables == "legacy" {
+		c.ctCheckLegacy(t)
+	}
 
 	// 1. A published port is open to the one source its entry names, and
 	// a second published port of the same container that the entry does
@@ -799,6 +817,20 @@ func TestContainers(t *testing.T) {
 }
 
 // ctConcat joins probe lists.
+// ctCheckLegacy checks that dockerd's rules really are in x_tables: its
+// DNAT chain in iptables-legacy's nat table, and no ip nat table in
+// nftables (where iptables-nft would have put it).
+func (c *ctWorld) ctCheckLegacy(t *testing.T) {
+	t.Helper()
+	out, err := c.lab.Exec(context.Background(), netlab.Host, "iptables-legacy-save", "-t", "nat")
+	if err != nil || !strings.Contains(out, ":DOCKER ") {
+		t.Fatalf("dockerd's DOCKER chain is not in iptables-legacy's nat table (err %v):\n%s", err, out)
+	}
+	if tables := c.ctNft(t, "list", "tables"); strings.Contains(tables, "table ip nat") {
+		t.Fatalf("dockerd wrote nftables tables although it was given iptables-legacy:\n%s", tables)
+	}
+}
+
 func ctConcat(lists ...[]netlab.Probe) []netlab.Probe {
 	var out []netlab.Probe
 	for _, l := range lists {

@@ -832,7 +832,7 @@ func (w *world) jlLogin(t *testing.T, ns string, dst netip.AddrPort) func() {
 // open session with the container die, another client (lan1) keeps
 // working.
 func TestJailsContainers(t *testing.T) {
-	c := newCtWorld(t)
+	c := newCtWorld(t, "")
 	w, d := c.world, c.d
 	if err := d.RunServer("web", []string{"-p", "8443:443"}, "-tcp", ":443", "-echo", "-log"); err != nil {
 		t.Fatalf("%v\n%s", err, d.LogTail(20))

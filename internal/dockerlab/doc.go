@@ -69,6 +69,11 @@
 // .NetworkSettings.SandboxKey is a file in its private /run, which no
 // other process can open (use /proc/<HostPID>/ns/net).
 //
+// Options.IPTables gives dockerd iptables-nft or iptables-legacy whatever
+// the machine's alternatives say: links to the variant's commands, first
+// in dockerd's PATH. Legacy rules live in x_tables, which `nft list` does
+// not show; Close flushes them (iptables-legacy -F/-X, FORWARD accept).
+//
 // With Options.IP6Tables, iptables-nft writes Docker's IPv6 DNAT and
 // MASQUERADE rules as xtables-compat expressions, which nft prints as
 // "XT target DNAT not found" (or not at all); the IPv4 ones are native

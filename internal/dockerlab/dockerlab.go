@@ -72,6 +72,11 @@ type Options struct {
 	IP6Tables bool
 	// NoUserlandProxy turns docker-proxy off (--userland-proxy=false).
 	NoUserlandProxy bool
+	// IPTables chooses the iptables dockerd writes its rules with:
+	// "nft" (iptables-nft: nftables tables ip nat, ip filter...), "legacy"
+	// (iptables-legacy: the kernel's x_tables, which nft does not see), or
+	// "" for whatever `iptables` is on the machine (Debian 12: nft).
+	IPTables string
 	// StorageDriver is passed as --storage-driver if set; otherwise
 	// dockerd picks one (overlay2 where the temp directory supports it).
 	StorageDriver string
@@ -104,6 +109,8 @@ type Docker struct {
 	logPath      string
 	cgroupParent string // "/" + name
 	logf         func(format string, args ...any)
+
+	iptables string // "nft" or "legacy"; "" for the machine's iptables
 
 	cmd     *exec.Cmd
 	exited  chan struct{} // closed when the init process has exited
@@ -211,6 +218,7 @@ func Launch(lab *netlab.Lab, opts Options) (*Docker, error) {
 		logPath:      filepath.Join(dir, "dockerd.log"),
 		cgroupParent: "/" + name,
 		logf:         opts.Logf,
+		iptables:     opts.IPTables,
 		exited:       make(chan struct{}),
 		images:       map[string]bool{},
 	}
@@ -219,6 +227,37 @@ func Launch(lab *netlab.Lab, opts Options) (*Docker, error) {
 		return nil, errors.Join(err, d.Close())
 	}
 	return d, nil
+}
+
+// IPTables returns the iptables variant dockerd writes its rules with:
+// "nft", "legacy", or "" for the machine's `iptables`.
+func (d *Docker) IPTables() string { return d.iptables }
+
+// iptablesCommands are the commands dockerd runs to write its rules.
+var iptablesCommands = []string{"iptables", "iptables-save", "iptables-restore", "ip6tables", "ip6tables-save", "ip6tables-restore"}
+
+// iptablesBin makes dir/bin, where each of iptablesCommands is a link to
+// its variant (iptables-save -> iptables-legacy-save), and returns it: first in
+// dockerd's PATH, it is what dockerd runs.
+func (d *Docker) iptablesBin() (string, error) {
+	if d.iptables != "nft" && d.iptables != "legacy" {
+		return "", fmt.Errorf("unknown iptables variant %q (want nft or legacy)", d.iptables)
+	}
+	bin := filepath.Join(d.dir, "bin")
+	if err := os.Mkdir(bin, 0o700); err != nil {
+		return "", err
+	}
+	for _, c := range iptablesCommands {
+		// iptables-save -> iptables-legacy-save
+		target, err := exec.LookPath(strings.Replace(c, "tables", "tables-"+d.iptables, 1))
+		if err != nil {
+			return "", fmt.Errorf("iptables variant %s: %w", d.iptables, err)
+		}
+		if err := os.Symlink(target, filepath.Join(bin, c)); err != nil {
+			return "", err
+		}
+	}
+	return bin, nil
 }
 
 // Host returns the DOCKER_HOST value of the daemon ("unix:///...").
@@ -368,6 +407,13 @@ func (d *Docker) start(opts Options) error {
 	d.cmd.Stdout, d.cmd.Stderr = logFile, logFile
 	d.cmd.Dir = "/"
 	d.cmd.Env = daemonEnv()
+	if d.iptables != "" {
+		bin, err := d.iptablesBin()
+		if err != nil {
+			return err
+		}
+		d.cmd.Env = append(d.cmd.Env, "PATH="+bin+":"+os.Getenv("PATH"))
+	}
 	d.cmd.SysProcAttr = &syscall.SysProcAttr{
 		Cloneflags: syscall.CLONE_NEWPID | syscall.CLONE_NEWNS,
 		Pdeathsig:  syscall.SIGKILL,
@@ -735,6 +781,9 @@ func (d *Docker) cleanNS() error {
 			}
 		}
 	}
+	if d.iptables == "legacy" {
+		errs = append(errs, d.cleanLegacy())
+	}
 	return errors.Join(errs...)
 }
 
@@ -772,9 +821,35 @@ func (d *Docker) Leftovers() []string {
 					}
 				}
 			}
+			if d.iptables == "legacy" {
+				for _, cmd := range []string{"iptables-legacy-save", "ip6tables-legacy-save"} {
+					if out, err := d.lab.Exec(context.Background(), d.ns, cmd); err == nil && strings.Contains(out, "DOCKER") {
+						left = append(left, "Docker's "+cmd+" rules in "+d.lab.NS(d.ns))
+					}
+				}
+			}
 		}
 	}
 	return left
+}
+
+// cleanLegacy removes the rules and chains dockerd wrote with
+// iptables-legacy (which nft does not see) and puts the policies back to
+// accept.
+func (d *Docker) cleanLegacy() error {
+	var errs []error
+	for _, cmd := range []string{"iptables-legacy", "ip6tables-legacy"} {
+		for _, args := range [][]string{
+			{"-t", "nat", "-F"}, {"-t", "nat", "-X"},
+			{"-t", "filter", "-F"}, {"-t", "filter", "-X"},
+			{"-t", "filter", "-P", "FORWARD", "ACCEPT"},
+		} {
+			if out, err := d.lab.Exec(context.Background(), d.ns, append([]string{cmd}, args...)...); err != nil {
+				errs = append(errs, fmt.Errorf("%s %s: %v: %s", cmd, strings.Join(args, " "), err, out))
+			}
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // mountsUnder returns the mount points at or below dir in the caller's
