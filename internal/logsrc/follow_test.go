@@ -80,6 +80,10 @@ func TestFollowRenameRotation(t *testing.T) {
 	if p, want := pos(t, got[1]), sizeOf(t, path+".1")-int64(len("unfinished ")); p.Offset != want {
 		t.Errorf("position before rotation: offset %d, want %d", p.Offset, want)
 	}
+	// Until the follower has seen the rename, the old file is still its
+	// current one, and lines appended to it carry positions in it. Wait
+	// until it reads the new file, and so has retired the old one.
+	f.ready(path)
 	appendTo(t, path+".1", "line\nlate\n")
 	appendTo(t, path, "after 1\nafter 2\n")
 
