@@ -229,16 +229,12 @@ func Launch(lab *netlab.Lab, opts Options) (*Docker, error) {
 	return d, nil
 }
 
-// IPTables returns the iptables variant dockerd writes its rules with:
-// "nft", "legacy", or "" for the machine's `iptables`.
-func (d *Docker) IPTables() string { return d.iptables }
-
 // iptablesCommands are the commands dockerd runs to write its rules.
 var iptablesCommands = []string{"iptables", "iptables-save", "iptables-restore", "ip6tables", "ip6tables-save", "ip6tables-restore"}
 
 // iptablesBin makes dir/bin, where each of iptablesCommands is a link to
-// its variant (iptables-save -> iptables-legacy-save), and returns it: first in
-// dockerd's PATH, it is what dockerd runs.
+// its variant (iptables-save -> iptables-legacy-save), and returns it:
+// first in dockerd's PATH, it is what dockerd runs.
 func (d *Docker) iptablesBin() (string, error) {
 	if d.iptables != "nft" && d.iptables != "legacy" {
 		return "", fmt.Errorf("unknown iptables variant %q (want nft or legacy)", d.iptables)
