@@ -383,12 +383,7 @@ func TestFollowInodeReuse(t *testing.T) {
 	// inode, other content, longer than the saved offset. (tmpfs does
 	// not reuse inodes, so the file is rewritten in place.)
 	fresh := joinLines([]string{"Feb  2 10:00:00 host sshd[7]: new 0", "Feb  2 10:00:01 host sshd[7]: new 1", "Feb  2 10:00:02 host sshd[7]: new 2"})
-	fh, err := os.OpenFile(path, os.O_WRONLY|os.O_TRUNC, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	fh.WriteString(fresh)
-	fh.Close()
+	writeFile(t, path, fresh) // truncates in place: the inode stays
 	saved := pos(t, lines[0])
 	st, err := os.Stat(path)
 	if err != nil {
